@@ -1,0 +1,4 @@
+export * from './dtype';
+export * from './shape';
+export * from './graph';
+export * from './serialize';
