@@ -382,6 +382,69 @@ export class Graph {
     return this.one('Shape', [x], {}, { dtype: 'int64', shape: [x.shape.length] });
   }
 
+  // ── runtime-shaped helpers (autodiff and nn use them; symbolic dims stay symbolic) ──
+
+  relu(x: Value): Value { return this.unary('Relu', x); }
+  max(a: Value, b: Value): Value { return this.binary('Max', a, b); }
+  min(a: Value, b: Value): Value { return this.binary('Min', a, b); }
+
+  /** Dimension `axis` of `x` as an int64 scalar, read at run time. */
+  dim(x: Value, axis: number): Value {
+    const ax = normAxis('Shape', axis, x.shape.length);
+    const d = x.shape[ax]!;
+    if (typeof d === 'number') return this.scalar(d, 'int64');
+    const s = this.one('Shape', [x], { start: ax, end: ax + 1 }, { dtype: 'int64', shape: [1] });
+    return this.squeeze(s, [0]);
+  }
+
+  /** A tensor of `shape` (an int64 [rank] value) filled with `value`; `outShape` is its symbolic shape. */
+  constantOfShape(shape: Value, value: number, dtype: DType, outShape: readonly Dim[]): Value {
+    if (shape.dtype !== 'int64' || shape.shape.length !== 1) throw new Error(`ConstantOfShape: the shape must be an int64 vector, not ${shape.dtype}${fmtShape(shape.shape)}`);
+    if (shape.shape[0] !== outShape.length) throw new Error(`ConstantOfShape: shape has ${shape.shape[0]} entries but the output shape ${fmtShape(outShape)} has rank ${outShape.length}`);
+    const data = fromNumbers(dtype, [value]);
+    return this.one('ConstantOfShape', [shape], { value: { t: { dtype, shape: [1], data } } }, { dtype, shape: outShape });
+  }
+
+  /** Zeros with the dtype and (run-time) shape of `like`. */
+  zerosLike(like: Value, dtype: DType = like.dtype): Value {
+    if (like.shape.length === 0) return this.scalar(0, dtype);
+    return this.constantOfShape(this.shapeOf(like), 0, dtype, like.shape);
+  }
+
+  /** Reshape `x` to the run-time shape of `like` (same element count). */
+  reshapeLike(x: Value, like: Value): Value {
+    const inN = staticNumel(x.shape);
+    const outN = staticNumel(like.shape);
+    if (inN !== undefined && outN !== undefined && inN !== outN) throw new Error(`Reshape: ${fmtShape(x.shape)} has ${inN} elements, ${fmtShape(like.shape)} has ${outN}`);
+    return this.one('Reshape', [x, this.shapeOf(like)], {}, { dtype: x.dtype, shape: like.shape });
+  }
+
+  /** Range(start, limit, delta) over scalars of one numeric type; `len` names the output length. */
+  range(start: Value, limit: Value, delta: Value, len: Dim): Value {
+    for (const v of [start, limit, delta]) {
+      if (v.shape.length !== 0 || v.dtype !== start.dtype) throw new Error(`Range: start, limit and delta must be scalars of one type (got ${[start, limit, delta].map((u) => `${u.dtype}${fmtShape(u.shape)}`).join(', ')})`);
+    }
+    return this.one('Range', [start, limit, delta], {}, { dtype: start.dtype, shape: [len] });
+  }
+
+  /** ScatterND: `indices` [..., k] (int64) address slices of `data`; `updates` has shape indices[:-1] + data[k:]. */
+  scatterND(data: Value, indices: Value, updates: Value, reduction: 'none' | 'add' = 'none'): Value {
+    if (indices.dtype !== 'int64') throw new Error(`ScatterND: indices must be int64, not ${indices.dtype}`);
+    const k = indices.shape[indices.shape.length - 1];
+    if (typeof k !== 'number' || k > data.shape.length) throw new Error(`ScatterND: the last dimension of indices ${fmtShape(indices.shape)} must be a known size ≤ rank of data ${fmtShape(data.shape)}`);
+    const expectRank = indices.shape.length - 1 + data.shape.length - k;
+    if (updates.shape.length !== expectRank) throw new Error(`ScatterND: updates ${fmtShape(updates.shape)} must have rank ${expectRank} for data ${fmtShape(data.shape)} and indices ${fmtShape(indices.shape)}`);
+    if (updates.dtype !== data.dtype) throw new Error(`ScatterND: updates type ${updates.dtype} differs from data type ${data.dtype}`);
+    return this.one('ScatterND', [data, indices, updates], { reduction }, { dtype: data.dtype, shape: data.shape });
+  }
+
+  /** Constant-zero Pad with an int64 [2·rank] `pads` value (begins then ends); `outShape` is the result's shape. */
+  pad(x: Value, pads: Value, outShape: readonly Dim[]): Value {
+    if (pads.dtype !== 'int64' || pads.shape.length !== 1 || pads.shape[0] !== 2 * x.shape.length) throw new Error(`Pad: pads must be an int64 vector of length ${2 * x.shape.length}`);
+    if (outShape.length !== x.shape.length) throw new Error(`Pad: output shape ${fmtShape(outShape)} must have the rank of ${fmtShape(x.shape)}`);
+    return this.one('Pad', [x, pads], { mode: 'constant' }, { dtype: x.dtype, shape: outShape });
+  }
+
   /** `If(cond)`: each branch builds a subgraph and returns its outputs (same types in both). */
   if(cond: Value, thenBranch: (g: Graph) => Value[], elseBranch: (g: Graph) => Value[]): Value[] {
     if (cond.dtype !== 'bool' || cond.shape.length > 1) throw new Error('If: condition must be a bool scalar');

@@ -41,8 +41,8 @@ export interface SerializedModel {
   external?: { name: string; data: Uint8Array };
 }
 
-function bytesOf(data: TensorData): Uint8Array {
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+function bytesOf(data: TensorData): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
 }
 
 function valueInfo(v: Value): ValueInfoProto {

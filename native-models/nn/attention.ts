@@ -1,0 +1,84 @@
+// Causal self-attention with grouped-query heads, rotary positions, a padding mask and a KV cache.
+// Queries are grouped as [B, Hkv, rep, T, Dh] so each kv head serves its `rep` query heads by
+// broadcasting in MatMul: keys and values are never copied per query head (and their gradient is
+// summed over the group by autodiff's unbroadcast).
+import type { Graph, Value } from '../onnx/graph';
+import { rope } from './rope';
+
+export interface AttentionOptions {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** Rotary tables for the current positions, [T, Dh] or [B, T, Dh] (see ropeAt/positionIds). */
+  rope?: { cos: Value; sin: Value };
+  /** [B, S] over past + current positions: 1 for tokens, 0 for padding (any numeric type). */
+  attentionMask?: Value;
+  /** Cached keys and values [B, Hkv, P, Dh] (keys already rotated). */
+  past?: { k: Value; v: Value };
+  /** Default true: position i attends to keys at positions ≤ i (counting the past). */
+  causal?: boolean;
+  /** Score scale; default 1/√headDim. */
+  scale?: number;
+}
+
+export interface AttentionResult {
+  /** [B, T, numHeads·headDim], before the output projection. */
+  out: Value;
+  /** Keys and values for the cache, [B, Hkv, P+T, Dh]. */
+  present: { k: Value; v: Value };
+}
+
+/** Additive bias for masked scores: finite, so a fully masked row gives a uniform row, not NaN. */
+const MASKED = -1e9;
+
+/** q [B, T, H·Dh], k and v [B, T, Hkv·Dh] (already projected). */
+export function causalSelfAttention(g: Graph, q: Value, k: Value, v: Value, o: AttentionOptions): AttentionResult {
+  const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = o;
+  if (H % Hkv !== 0) throw new Error(`attention: ${Hkv} kv heads do not divide ${H} heads`);
+  const rep = H / Hkv;
+  const [B, T] = [q.shape[0]!, q.shape[1]!];
+  if (q.shape[2] !== H * Dh) throw new Error(`attention: queries have width ${q.shape[2]}, expected ${H}·${Dh}`);
+  if (k.shape[2] !== Hkv * Dh || v.shape[2] !== Hkv * Dh) throw new Error(`attention: keys/values have width ${k.shape[2]}/${v.shape[2]}, expected ${Hkv}·${Dh}`);
+
+  let qh = g.transpose(g.reshape(q, [B, T, Hkv, rep, Dh]), [0, 2, 3, 1, 4]); // [B, Hkv, rep, T, Dh]
+  let kh = g.transpose(g.reshape(k, [B, T, Hkv, Dh]), [0, 2, 1, 3]); // [B, Hkv, T, Dh]
+  const vh = g.transpose(g.reshape(v, [B, T, Hkv, Dh]), [0, 2, 1, 3]);
+  if (o.rope) {
+    const { cos, sin } = o.rope;
+    const per = cos.shape.length === 3; // per-row positions [B, T, Dh]
+    qh = rope(g, qh, per ? g.unsqueeze(cos, [1, 2]) : cos, per ? g.unsqueeze(sin, [1, 2]) : sin);
+    kh = rope(g, kh, per ? g.unsqueeze(cos, [1]) : cos, per ? g.unsqueeze(sin, [1]) : sin);
+  }
+  const kAll = o.past ? g.concat([o.past.k, kh], 2) : kh; // [B, Hkv, S, Dh]
+  const vAll = o.past ? g.concat([o.past.v, vh], 2) : vh;
+  const S = kAll.shape[2]!;
+
+  const scaled = g.mul(qh, g.scalar(o.scale ?? 1 / Math.sqrt(Dh), q.dtype));
+  let scores = g.matmul(scaled, g.transpose(g.unsqueeze(kAll, [2]), [0, 1, 2, 4, 3])); // [B, Hkv, rep, T, S]
+  if (o.causal ?? true) scores = g.add(scores, causalBias(g, qh, kAll, T, S));
+  if (o.attentionMask) scores = g.add(scores, paddingBias(g, o.attentionMask, S, q.dtype));
+  const probs = g.softmax(scores, -1);
+  const ctx = g.matmul(probs, g.unsqueeze(vAll, [2])); // [B, Hkv, rep, T, Dh]
+  const out = g.reshape(g.transpose(ctx, [0, 3, 1, 2, 4]), [B, T, H * Dh]);
+  return { out, present: { k: kAll, v: vAll } };
+}
+
+/** [T, S]: 0 where key position ≤ query position (queries sit at the last T of S positions), else MASKED. */
+function causalBias(g: Graph, qh: Value, kAll: Value, T: string | number, S: string | number): Value {
+  const t = g.dim(qh, 3);
+  const s = g.dim(kAll, 2);
+  const one = g.scalar(1, 'int64');
+  const queryPos = g.range(g.sub(s, t), s, one, T);
+  const keyPos = g.range(g.scalar(0, 'int64'), s, one, S);
+  const allowed = g.binary('LessOrEqual', g.unsqueeze(keyPos, [0]), g.unsqueeze(queryPos, [1]));
+  return g.where(allowed, g.scalar(0, qh.dtype), g.scalar(MASKED, qh.dtype));
+}
+
+/** [B, 1, 1, 1, S]: 0 for tokens, MASKED for padding. */
+function paddingBias(g: Graph, mask: Value, S: string | number, dtype: Value['dtype']): Value {
+  if (mask.shape.length !== 2) throw new Error(`attention: the attention mask must be [batch, positions], not rank ${mask.shape.length}`);
+  // The mask spans past + current positions; its declared length may be named differently.
+  const m = mask.shape[1] === S ? mask : g.emit('Reshape', [mask, g.shapeOf(mask)], {}, [{ dtype: mask.dtype, shape: [mask.shape[0]!, S] }])[0]!;
+  const pad = g.sub(g.scalar(1, dtype), g.cast(m, dtype));
+  return g.unsqueeze(g.mul(pad, g.scalar(MASKED, dtype)), [1, 2, 3]);
+}

@@ -1,0 +1,18 @@
+// Normalisations over the last axis, composed from primitives (so autodiff needs no rule of its own).
+import type { Graph, Value } from '../onnx/graph';
+
+/** RMSNorm (LLaMA): x / √(mean(x²) + eps) · weight. */
+export function rmsNorm(g: Graph, x: Value, weight: Value, eps: number): Value {
+  const ms = g.reduceMean(g.mul(x, x), [-1], true);
+  const inv = g.reciprocal(g.sqrt(g.add(ms, g.scalar(eps, x.dtype))));
+  return g.mul(g.mul(x, inv), weight);
+}
+
+/** LayerNorm (GPT-2): (x − mean) / √(var + eps) · weight + bias, biased variance. */
+export function layerNorm(g: Graph, x: Value, weight: Value, bias: Value, eps: number): Value {
+  const mean = g.reduceMean(x, [-1], true);
+  const xc = g.sub(x, mean);
+  const variance = g.reduceMean(g.mul(xc, xc), [-1], true);
+  const inv = g.reciprocal(g.sqrt(g.add(variance, g.scalar(eps, x.dtype))));
+  return g.add(g.mul(g.mul(xc, inv), weight), bias);
+}

@@ -1,0 +1,98 @@
+// The app's screens in navigation order. A screen whose feature has landed names its component;
+// the others say plainly that the feature is not in this build yet and which `offsite` command
+// will offer it. Replace `pending` with `component` when a feature lands.
+import type { Component } from 'svelte';
+import Home from '../screens/Home.svelte';
+import Settings from '../screens/Settings.svelte';
+
+export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'audit' | 'settings';
+
+export interface Pending {
+  /** What the screen will do, in one or two sentences. */
+  purpose: string;
+  /** The command line that will offer the same feature. */
+  commands: string[];
+}
+
+export interface Screen {
+  id: ScreenId;
+  label: string;
+  /** One line under the screen's title. */
+  subtitle: string;
+  component?: Component;
+  pending?: Pending;
+}
+
+export const screens: Screen[] = [
+  { id: 'home', label: 'Home', subtitle: 'Choose your role and see what to do next.', component: Home },
+  {
+    id: 'emulators',
+    label: 'Emulators',
+    subtitle: 'Import and verify emulator packages.',
+    pending: {
+      purpose:
+        'Import an emulator package from removable media into the staging folder, verify every file’s hash and the publisher’s signature, and show the verification report and the emulator’s details.',
+      commands: ['offsite emulator verify PKG --trust PUBKEY', 'offsite inspect PKG'],
+    },
+  },
+  {
+    id: 'datasets',
+    label: 'Datasets',
+    subtitle: 'Import, preview and hash your data files.',
+    pending: {
+      purpose: 'Import a JSONL or CSV data file, preview its examples and record its SHA-256 hash for the audit trail.',
+      commands: ['offsite tune --emulator PKG --data FILE --out DIR', 'offsite eval --emulator PKG --data FILE'],
+    },
+  },
+  {
+    id: 'tune',
+    label: 'Tune',
+    subtitle: 'Tune an adapter on the emulator with your data.',
+    pending: {
+      purpose:
+        'Tune LoRA or full adapter layers with importance-aware sparse tuning (IST), with a live loss curve, the layer-importance heat map, throughput, time left and a cancel button.',
+      commands: ['offsite tune (--model MODEL | --emulator PKG) --data FILE --out DIR'],
+    },
+  },
+  {
+    id: 'evaluate',
+    label: 'Evaluate',
+    subtitle: 'Measure the tuned adapter on local data.',
+    pending: {
+      purpose: 'Evaluate perplexity, multiple-choice accuracy or exact match, and compare Emu ZS, Emu FT, Plug-in and Full FT in one table.',
+      commands: ['offsite eval (--model MODEL | --emulator PKG) [--adapter DIR] --data FILE', 'offsite table --model MODEL --emulator PKG --data TRAIN --eval EVAL'],
+    },
+  },
+  {
+    id: 'build',
+    label: 'Build emulator',
+    subtitle: 'Compress a full model into a signed emulator.',
+    pending: {
+      purpose: 'Build an emulator from a full model with ScaleOT (or uniform LayerDrop), showing layer importance, size, and the privacy and utility figures, then sign it.',
+      commands: ['offsite emulator build --model MODEL --out PKG --sign-key KEYFILE'],
+    },
+  },
+  {
+    id: 'plugin',
+    label: 'Plug-in',
+    subtitle: 'Plug a returned adapter into the full model.',
+    pending: {
+      purpose: 'Verify an adapter returned by the data owner and plug it into the full model, optionally merging its weights.',
+      commands: ['offsite plugin --model MODEL --adapter DIR --out DIR [--merge]'],
+    },
+  },
+  {
+    id: 'audit',
+    label: 'Audit',
+    subtitle: 'Read and verify the tamper-evident audit trail.',
+    pending: {
+      purpose: 'Show the audit timeline with filters, verify the hash chain and signed checkpoints, and export a printable, machine-readable record.',
+      commands: ['offsite audit log', 'offsite audit verify', 'offsite audit export --out FILE'],
+    },
+  },
+  { id: 'settings', label: 'Settings', subtitle: 'Engine, execution provider, threads and your name.', component: Settings },
+];
+
+export function screenById(id: string): Screen | undefined {
+  return screens.find((s) => s.id === id);
+}
