@@ -4,6 +4,7 @@ import { commands } from './commands/index';
 import { CancelledError, EXIT, UsageError, VerificationError, type CliIO, type Command } from './commands/types';
 import { resolveHome } from './services/home';
 import { appVersion } from './services/version';
+import { ServiceError } from './services/service-error';
 
 const GLOBAL_OPTIONS = {
   json: { type: 'boolean' },
@@ -77,7 +78,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const home = resolveHome(parsed.values.home as string | undefined);
     return await command.run({ values: parsed.values, positionals: parsed.positionals, json: parsed.values.json === true, home }, io);
   } catch (e) {
-    if (e instanceof UsageError) { io.err(e.message); return EXIT.usage; }
+    // A ServiceError is a sentence a user can act on (bad input, missing file): exit 2 like usage.
+    if (e instanceof UsageError || e instanceof ServiceError) { io.err(e.message); return EXIT.usage; }
     if (e instanceof VerificationError) { io.err(e.message); return EXIT.verify; }
     if (e instanceof CancelledError) { io.err(e.message); return EXIT.cancelled; }
     const err = e as NodeJS.ErrnoException;

@@ -2,5 +2,11 @@
 // listing it here; names must be unique (checked at start-up by cli.ts).
 import type { Command } from './types';
 import { infoCommand } from './info';
+import { inspectCommand } from './inspect';
+import { auditCommands } from './audit';
+import { keygenCommand } from './keygen';
+import { demoCommand } from './demo';
+import { evalCommand } from './eval';
+import { generateCommand } from './generate';
 
-export const commands: Command[] = [infoCommand];
+export const commands: Command[] = [infoCommand, demoCommand, keygenCommand, ...auditCommands, inspectCommand, evalCommand, generateCommand];
