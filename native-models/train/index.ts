@@ -1,0 +1,5 @@
+export * from './schedule';
+export * from './optimizers';
+export * from './train-step';
+export * from './eval-step';
+export type { InputSpec } from './graph-parts';
