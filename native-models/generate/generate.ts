@@ -1,0 +1,79 @@
+// Autoregressive generation: prefill the prompt once, then one token per step through the
+// key/value cache; or, for comparison and as a fallback, recompute the whole prefix every step.
+// Token choice happens host-side (sampling.ts) with a seeded PRNG.
+import type { ModelRunner } from '../models/runner';
+import { checkSampling, Rng, sampleToken } from './sampling';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 = greedy (default). */
+  temperature?: number;
+  /** Nucleus sampling mass (default 1: no truncation). */
+  topP?: number;
+  seed?: number;
+  /** Use the key/value cache (default true). */
+  useCache?: boolean;
+  /** Stop after an end-of-sequence token (default: the model's EOS ids). Empty: never stop early. */
+  stopTokens?: number[];
+  onToken?: (token: number, index: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface GenerateResult {
+  prompt: number[];
+  /** The generated tokens (the stop token included when one ended the run). */
+  tokens: number[];
+  finish: 'stop' | 'length';
+  useCache: boolean;
+  /** Time of the prompt pass (prefill, or the first full pass without a cache). */
+  prefillMs: number;
+  /** Mean time per generated token after the first (decode steps), in milliseconds. */
+  msPerToken: number;
+  /** Wall time of all steps (prompt pass, decode steps and token choice), in milliseconds. */
+  totalMs: number;
+}
+
+export async function generate(runner: ModelRunner, prompt: number[], opts: GenerateOptions): Promise<GenerateResult> {
+  const spec = runner.model.spec;
+  const temperature = opts.temperature ?? 0;
+  const topP = opts.topP ?? 1;
+  checkSampling({ temperature, topP });
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1) throw new Error(`The number of new tokens must be a whole number ≥ 1, not ${opts.maxNewTokens}.`);
+  if (prompt.length === 0) throw new Error('The prompt is empty; give at least one token (e.g. the BOS token).');
+  const bad = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= spec.vocabSize);
+  if (bad !== undefined) throw new Error(`Prompt token ${bad} is outside the model's vocabulary (0..${spec.vocabSize - 1}).`);
+  const limit = spec.family === 'llama' && spec.slidingWindow !== null ? Math.min(spec.maxPositions, spec.slidingWindow) : spec.maxPositions;
+  if (prompt.length + opts.maxNewTokens > limit) {
+    throw new Error(`The prompt (${prompt.length} tokens) plus ${opts.maxNewTokens} new tokens exceed the model's context of ${limit} positions.`);
+  }
+  const useCache = opts.useCache ?? true;
+  const stop = new Set(opts.stopTokens ?? spec.eosIds);
+  const rng = new Rng(opts.seed ?? 0);
+  const sampling = { temperature, topP };
+  const seq = [...prompt];
+  const out: number[] = [];
+  let cache = runner.emptyCache(1);
+  let finish: GenerateResult['finish'] = 'length';
+  let prefillMs = 0;
+  let decodeMs = 0;
+  for (let i = 0; i < opts.maxNewTokens; i++) {
+    opts.signal?.throwIfAborted();
+    const t0 = performance.now();
+    // With a cache only the tokens it has not seen go in; without one, the whole prefix every time.
+    const feed = useCache ? seq.slice(cache.length) : seq;
+    const res = await runner.cacheStep([feed], useCache ? cache : runner.emptyCache(1));
+    if (useCache) cache = res.cache;
+    const next = sampleToken(res.logits[0]!, sampling, rng);
+    const dt = performance.now() - t0;
+    if (i === 0) prefillMs = dt;
+    else decodeMs += dt;
+    seq.push(next);
+    out.push(next);
+    opts.onToken?.(next, i);
+    if (stop.has(next)) {
+      finish = 'stop';
+      break;
+    }
+  }
+  return { prompt: [...prompt], tokens: out, finish, useCache, prefillMs, msPerToken: out.length > 1 ? decodeMs / (out.length - 1) : prefillMs, totalMs: prefillMs + decodeMs };
+}

@@ -1,0 +1,97 @@
+// Bench section: generation with the key/value cache vs recomputing the whole prefix every step,
+// 64 new tokens from BOS, greedy. Rows: stories260K (a real llama2.c checkpoint) and a random
+// LLaMA of the size the engine notes use (d 256, 4 layers). Figures are per generated token over
+// the whole run (prompt pass included); repetitions alternate the two modes and medians are
+// reported. `npx tsx test/bench/generation.ts` runs it alone.
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { generate } from '../../native-models/generate/generate';
+import { Rng } from '../../native-models/generate/sampling';
+import { familyFor } from '../../native-models/models/registry';
+import { loadModel } from '../../native-models/models/load';
+import { ModelRunner } from '../../native-models/models/runner';
+import type { BuildableModel } from '../../native-models/models/graphs';
+import type { LlamaSpec, WeightMap } from '../../native-models/models/spec';
+import type { BenchSection, Cell } from './report';
+
+export interface GenerationBenchOptions {
+  tokens?: number;
+  reps?: number;
+  threads?: number;
+}
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** A LLaMA with random weights (generation speed does not depend on their values). */
+function randomLlama(): BuildableModel {
+  const spec: LlamaSpec = {
+    family: 'llama', modelType: 'llama', hiddenSize: 256, intermediateSize: 688, layers: 4, heads: 8, kvHeads: 4, headDim: 32,
+    vocabSize: 512, maxPositions: 512, rmsNormEps: 1e-5, ropeTheta: 10000, tiedEmbeddings: false, qkvBias: false, oBias: false,
+    mlpBias: false, slidingWindow: null, bosId: 1, eosIds: [2],
+  };
+  const family = familyFor('llama');
+  const rng = new Rng(1);
+  const weights: WeightMap = new Map();
+  for (const [name, shape] of family.weightShapes(spec)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    const norm = name.endsWith('norm.weight');
+    for (let i = 0; i < n; i++) data[i] = norm ? 1 : (rng.next() - 0.5) * 0.1;
+    weights.set(name, { shape, data });
+  }
+  return { spec, family, weights };
+}
+
+async function measure(label: string, model: BuildableModel, tokens: number, reps: number, threads: number): Promise<Record<string, Cell>> {
+  const runner = new ModelRunner(model, { settings: { provider: 'cpu', intraOpThreads: threads }, contextLength: tokens + 1 });
+  try {
+    const run = (useCache: boolean) => generate(runner, [1], { maxNewTokens: tokens, stopTokens: [], useCache });
+    await run(true); // warm-up: sessions compiled, memory planned
+    await run(false);
+    const cached: number[] = [];
+    const full: number[] = [];
+    let same = true;
+    for (let r = 0; r < reps; r++) {
+      const a = await run(true);
+      const b = await run(false);
+      cached.push(a.totalMs / tokens);
+      full.push(b.totalMs / tokens);
+      same &&= a.tokens.join() === b.tokens.join();
+    }
+    const c = median(cached);
+    const f = median(full);
+    return { model: label, newTokens: tokens, msPerTokenCache: +c.toFixed(3), msPerTokenNoCache: +f.toFixed(3), speedup: +(f / c).toFixed(2), sameTokens: same ? 'yes' : 'NO', threads };
+  } finally {
+    await runner.release();
+  }
+}
+
+/** ms per generated token with and without the key/value cache (one section, one row per model). */
+export async function benchGeneration(o: GenerationBenchOptions = {}): Promise<BenchSection> {
+  const tokens = o.tokens ?? 64;
+  const reps = o.reps ?? 5;
+  const threads = o.threads ?? 1;
+  const stories = await loadModel(resolve(repoRoot, '../shared/fixtures/llama2c/stories260K.bin'));
+  const rows = [
+    await measure('stories260K (dim 64, 5 layers)', stories, tokens, reps, threads),
+    await measure('random LLaMA (dim 256, 4 layers)', randomLlama(), tokens, reps, threads),
+  ];
+  return {
+    id: 'generation',
+    title: 'Generation: key/value cache vs full recompute',
+    description: `Greedy generation of ${tokens} tokens from BOS; wall time per generated token (prompt pass included), median of ${reps} alternating repetitions, CPU, ${threads} intra-op thread(s).`,
+    columns: ['model', 'newTokens', 'msPerTokenCache', 'msPerTokenNoCache', 'speedup', 'sameTokens', 'threads'],
+    rows,
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const section = await benchGeneration();
+  console.log(JSON.stringify(section, null, 2));
+}
