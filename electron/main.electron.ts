@@ -57,6 +57,8 @@ function serveRenderer(): void {
 
 function openGateway(): void {
   const services = createServices(resolveHome(process.env.OFFSITE_HOME), { events });
+  // Flushes buffered metrics, closes the audit database and removes auditor-mode staging copies.
+  app.on('will-quit', () => services.close());
   const gateway = createGateway(services, {
     appOrigin: APP_ORIGIN,
     onInternalError: (channel, error) => console.error(`[ipc ${channel}]`, error),

@@ -6,8 +6,18 @@
 //
 // Channel names are `namespace.method` (one dot); the renderer calls them as
 // `window.offsite.namespace.method(request)`. This file must stay importable from the renderer
-// (type-only) and from the e2e bridge, so it imports nothing but zod.
+// (type-only) and from the e2e bridge, so it imports nothing but zod (and its siblings
+// audit-contract.ts and datasets-contract.ts, which import nothing but zod either).
+//
+// Every channel also declares in `channelFlags` whether it mutates: starts a job or changes the
+// data folder (settings, keys, imports, exports, runs). The gateway refuses mutating channels
+// while auditor mode is on. The compiler insists that every channel makes that choice.
 import { z } from 'zod';
+import { auditChannelFlags, auditRequests, type AuditResponses } from './audit-contract';
+import { datasetChannelFlags, datasetRequests, type DatasetResponses } from './datasets-contract';
+
+export * from './audit-contract';
+export * from './datasets-contract';
 
 // ── Shared schemas ───────────────────────────────────────────────────────────────────────────
 
@@ -91,10 +101,12 @@ export const requests = {
   'app.info': noRequest,
   'settings.get': noRequest,
   'settings.set': settingsPatchSchema,
+  ...auditRequests,
+  ...datasetRequests,
 } as const;
 
 /** Channel name → response type. Must name exactly the channels of `requests`. */
-export interface Responses {
+export interface Responses extends AuditResponses, DatasetResponses {
   'app.info': AppInfo;
   'settings.get': Settings;
   'settings.set': Settings;
@@ -140,6 +152,20 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const channelsMatch: Same<Channel, keyof Responses> = true;
 void channelsMatch;
 
+export interface ChannelFlags {
+  /** Starts a job or changes the data folder; refused while auditor mode is on. */
+  mutates: boolean;
+}
+
+/** Per-channel flags; `satisfies` makes a new channel without its flags a compile error. */
+export const channelFlags = {
+  'app.info': { mutates: false },
+  'settings.get': { mutates: false },
+  'settings.set': { mutates: true },
+  ...auditChannelFlags,
+  ...datasetChannelFlags,
+} as const satisfies Record<Channel, ChannelFlags>;
+
 export const channels = Object.keys(requests) as Channel[];
 export const eventNames = Object.keys(events) as EventName[];
 
@@ -152,6 +178,8 @@ export type ErrorCode =
   | 'invalid-request'
   /** The service refused or failed with a sentence the user can act on. */
   | 'failed'
+  /** Auditor mode is on and the channel would start a job or change the data folder. */
+  | 'read-only'
   /** A bug: the message says where; the user should report it. */
   | 'internal'
   /** The renderer could not reach the main process at all. */

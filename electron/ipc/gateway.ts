@@ -3,7 +3,7 @@
 // then the service runs. The answer is always a value — `{ ok: true, value }` or
 // `{ ok: false, error: { code, message } }` — never a throw, so nothing leaks across IPC.
 // No electron import: the Electron main process, the unit tests and the e2e bridge share it.
-import { requests, type Channel, type IpcError, type IpcResult } from './contract';
+import { channelFlags, requests, type Channel, type IpcError, type IpcResult } from './contract';
 import { createHandlers, type Services } from './handlers';
 import { describeIssues } from './issues';
 import { ServiceError } from '../services/service-error';
@@ -44,6 +44,11 @@ export function isAppUrl(url: string | null | undefined, appOrigin: string): boo
 
 const fail = (code: IpcError['code'], message: string): IpcResult<never> => ({ ok: false, error: { code, message } });
 
+/** The sentence a mutating channel gets while auditor mode is on. */
+export function auditorModeRefusal(channel: string): string {
+  return `Auditor mode is read-only, so this action (${channel}) was refused: nothing can be started or changed while an audit record is open for review. Choose “Leave auditor mode” on the Audit screen first.`;
+}
+
 const FS_SENTENCES: Record<string, string> = {
   ENOENT: 'No such file or folder',
   EACCES: 'Permission denied',
@@ -76,6 +81,8 @@ export function createGateway(services: Services, options: GatewayOptions): Gate
           return fail('unknown-channel', `There is no channel ${name} in this version of Offsite Studio.`);
         }
         const name = channel as Channel;
+        // Checked before the payload, so a refused call never reaches a service in any form.
+        if (channelFlags[name].mutates && services.auditView.auditorMode) return fail('read-only', auditorModeRefusal(name));
         const parsed = requests[name].safeParse(payload);
         if (!parsed.success) return fail('invalid-request', describeIssues(parsed.error));
         const handler = handlers[name] as (request: unknown) => unknown;

@@ -2,8 +2,13 @@
 // service to `Services`, and one line per channel here; the compiler checks every channel has a
 // handler with the contract's request and response types.
 import type { Channel, EventName, EventPayload, ParsedRequest, Response } from './contract';
+import { createAuditHandlers } from './audit-handlers';
+import { createDatasetHandlers } from './datasets-handlers';
 import { appInfo } from '../services/app-info';
-import { createSettingsStore, type SettingsStore, type SettingsStoreOptions } from '../services/settings';
+import { openAudit, type AuditLog } from '../services/audit';
+import { createAuditViewer, type AuditViewer } from '../services/audit-viewer';
+import type { SettingsStore, SettingsStoreOptions } from '../services/settings';
+import { createAuditedSettingsStore } from '../services/settings-audit';
 
 /** Where services push events for the renderer (job progress); main sends them to the window. */
 export interface EventSink {
@@ -13,8 +18,15 @@ export interface EventSink {
 export interface Services {
   /** The data folder. */
   home: string;
+  /** Every change is recorded as a settings.changed audit event. */
   settings: SettingsStore;
   events: EventSink;
+  /** The data folder's audit log, opened on first use (so reading settings creates no database). */
+  readonly audit: AuditLog;
+  /** What the Audit screen reads: this data folder's log, or a record opened in auditor mode. */
+  auditView: AuditViewer;
+  /** Closes the audit log and leaves auditor mode (app quit; end of a test). */
+  close(): void;
 }
 
 export interface ServicesOptions {
@@ -23,7 +35,26 @@ export interface ServicesOptions {
 }
 
 export function createServices(home: string, options: ServicesOptions): Services {
-  return { home, settings: createSettingsStore(home, { onChange: options.onSettingsChange }), events: options.events };
+  let audit: AuditLog | undefined;
+  const getAudit = (): AuditLog => (audit ??= openAudit(home));
+  const auditView = createAuditViewer(home, getAudit);
+  return {
+    home,
+    settings: createAuditedSettingsStore(home, getAudit, options.onSettingsChange),
+    events: options.events,
+    get audit() {
+      return getAudit();
+    },
+    auditView,
+    close() {
+      try {
+        auditView.close();
+      } finally {
+        audit?.close();
+        audit = undefined;
+      }
+    },
+  };
 }
 
 export type Handlers = {
@@ -35,5 +66,7 @@ export function createHandlers(services: Services): Handlers {
     'app.info': () => appInfo(services.home, services.settings.get()),
     'settings.get': () => services.settings.get(),
     'settings.set': (patch) => services.settings.set(patch),
+    ...createAuditHandlers(services),
+    ...createDatasetHandlers(services),
   };
 }

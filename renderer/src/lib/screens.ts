@@ -2,8 +2,10 @@
 // the others say plainly that the feature is not in this build yet and which `offsite` command
 // will offer it. Replace `pending` with `component` when a feature lands.
 import type { Component } from 'svelte';
+import Audit from '../screens/Audit.svelte';
 import Home from '../screens/Home.svelte';
 import Settings from '../screens/Settings.svelte';
+import Datasets from '../screens/Datasets.svelte';
 
 export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'audit' | 'settings';
 
@@ -39,10 +41,7 @@ export const screens: Screen[] = [
     id: 'datasets',
     label: 'Datasets',
     subtitle: 'Import, preview and hash your data files.',
-    pending: {
-      purpose: 'Import a JSONL or CSV data file, preview its examples and record its SHA-256 hash for the audit trail.',
-      commands: ['offsite tune --emulator PKG --data FILE --out DIR', 'offsite eval --emulator PKG --data FILE'],
-    },
+    component: Datasets,
   },
   {
     id: 'tune',
@@ -85,10 +84,7 @@ export const screens: Screen[] = [
     id: 'audit',
     label: 'Audit',
     subtitle: 'Read and verify the tamper-evident audit trail.',
-    pending: {
-      purpose: 'Show the audit timeline with filters, verify the hash chain and signed checkpoints, and export a printable, machine-readable record.',
-      commands: ['offsite audit log', 'offsite audit verify', 'offsite audit export --out FILE'],
-    },
+    component: Audit,
   },
   { id: 'settings', label: 'Settings', subtitle: 'Engine, execution provider, threads and your name.', component: Settings },
 ];

@@ -112,9 +112,7 @@ describe('gateway: failures are values, never throws', () => {
     const home = tempHome();
     const reported: Array<[string, unknown]> = [];
     const boom = new TypeError('cannot read properties of undefined');
-    const services: Services = {
-      home,
-      events: { emit: () => {} },
+    const services: Services = Object.assign(createServices(home, { events: { emit: () => {} } }), {
       settings: {
         file: join(home, 'settings.json'),
         get: () => {
@@ -124,7 +122,7 @@ describe('gateway: failures are values, never throws', () => {
           throw new ServiceError('The disk said no.');
         },
       },
-    };
+    });
     const gateway = createGateway(services, {
       appOrigin: APP,
       onInternalError: (channel, e) => {
