@@ -13,6 +13,7 @@ import { ADAPTER_CONFIG, readPeftAdapter } from './peft';
 import { SafetensorsFile, type TensorInfo, type TensorSource } from './safetensors';
 import { INDEX_FILE, ShardedSafetensors } from './sharded';
 import { loadTokenizer } from './tokenizer';
+import { packageDetector } from './package-describe';
 
 /** A JSON-ready description; `kind` says which detector produced it. */
 export interface Description {
@@ -247,7 +248,7 @@ export const pickleDetector: Detector = {
 };
 
 /** Tried in order; the first whose `matches` holds describes the path. Folders with several marker files go to the most specific kind first. */
-export const detectors: Detector[] = [peftDetector, hfDetector, shardedDetector, safetensorsDetector, llama2cDetector, pickleDetector];
+export const detectors: Detector[] = [packageDetector, peftDetector, hfDetector, shardedDetector, safetensorsDetector, llama2cDetector, pickleDetector];
 
 /** Describes PATH with the first matching detector, or says which kinds it could have been. */
 export async function describePath(path: string): Promise<{ description: Description; text: string }> {
@@ -256,7 +257,7 @@ export async function describePath(path: string): Promise<{ description: Descrip
   const detector = detectors.find((d) => d.matches(path, st, entries));
   if (!detector) {
     const kinds = st.isDirectory()
-      ? `a Hugging Face model folder (config.json) or a PEFT adapter folder (${ADAPTER_CONFIG})`
+      ? `a Hugging Face model folder (config.json), a PEFT adapter folder (${ADAPTER_CONFIG}) or an emulator or adapter package (manifest.json)`
       : 'a .safetensors file, a model.safetensors.index.json, or a llama2.c .bin checkpoint';
     throw new FormatError('inspect.unknown-kind', `${shortName(path)} is not a kind offsite can inspect; expected ${kinds}.`, path);
   }
