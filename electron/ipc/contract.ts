@@ -15,9 +15,13 @@
 import { z } from 'zod';
 import { auditChannelFlags, auditRequests, type AuditResponses } from './audit-contract';
 import { datasetChannelFlags, datasetRequests, type DatasetResponses } from './datasets-contract';
+import { evalChannelFlags, evalRequests, type EvalResponses } from './eval-contract';
+import { emulatorChannelFlags, emulatorRequests, type EmulatorResponses } from './emulators-contract';
 
 export * from './audit-contract';
 export * from './datasets-contract';
+export * from './eval-contract';
+export * from './emulators-contract';
 
 // ── Shared schemas ───────────────────────────────────────────────────────────────────────────
 
@@ -103,10 +107,12 @@ export const requests = {
   'settings.set': settingsPatchSchema,
   ...auditRequests,
   ...datasetRequests,
+  ...evalRequests,
+  ...emulatorRequests,
 } as const;
 
 /** Channel name → response type. Must name exactly the channels of `requests`. */
-export interface Responses extends AuditResponses, DatasetResponses {
+export interface Responses extends AuditResponses, DatasetResponses, EmulatorResponses, EvalResponses {
   'app.info': AppInfo;
   'settings.get': Settings;
   'settings.set': Settings;
@@ -164,6 +170,8 @@ export const channelFlags = {
   'settings.set': { mutates: true },
   ...auditChannelFlags,
   ...datasetChannelFlags,
+  ...evalChannelFlags,
+  ...emulatorChannelFlags,
 } as const satisfies Record<Channel, ChannelFlags>;
 
 export const channels = Object.keys(requests) as Channel[];

@@ -4,6 +4,8 @@
 import type { Channel, EventName, EventPayload, ParsedRequest, Response } from './contract';
 import { createAuditHandlers } from './audit-handlers';
 import { createDatasetHandlers } from './datasets-handlers';
+import { createEvalHandlers } from './eval-handlers';
+import { createEmulatorHandlers } from './emulators-handlers';
 import { appInfo } from '../services/app-info';
 import { openAudit, type AuditLog } from '../services/audit';
 import { createAuditViewer, type AuditViewer } from '../services/audit-viewer';
@@ -68,5 +70,7 @@ export function createHandlers(services: Services): Handlers {
     'settings.set': (patch) => services.settings.set(patch),
     ...createAuditHandlers(services),
     ...createDatasetHandlers(services),
+    ...createEvalHandlers(services),
+    ...createEmulatorHandlers(services),
   };
 }

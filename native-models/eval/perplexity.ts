@@ -2,6 +2,9 @@
 // longer than the window is scored in windows of `seqLen` inputs, each window after the first
 // conditioned on the tokens before it (lm-evaluation-harness rolling windows). nll = total negative
 // log-likelihood / predicted tokens, ppl = exp(nll). The first token of a document is context only.
+// Reading and tokenising the documents is tasks.ts's job (the data module's strict readers).
+import { basename } from 'node:path';
+import { FORMAT_LABELS, formatOfFields, parseJsonLine, validateRecord, type DataFormat } from '../data/records';
 import { FormatError } from '../formats/errors';
 
 /** One forward window: inputs, the token each position predicts, and which positions count. */
@@ -42,66 +45,37 @@ export interface LmLine {
   tokens?: number[];
 }
 
-function badLine(file: string, line: number, why: string): never {
-  throw new FormatError('data.bad-line', `${file} line ${line}: ${why}`, file, `line ${line}`);
-}
-
 /**
- * Parses a JSONL file of {"text": …} or {"tokens": [ids…]} lines (blank lines are allowed). A
- * malformed line throws a FormatError whose message names the file and the line.
+ * Parses the content of a JSONL file of {"text"} or {"tokens"} lines with the data module's rules
+ * (blank lines ignored, one format per file, the same sentences). A bad line throws a FormatError
+ * naming the file and the line. Files on disk are better read with tasks.ts readEvalTask (CSV too).
  */
 export function parseLmJsonl(content: string, file: string): LmLine[] {
-  const lines = content.split('\n');
+  const name = basename(file);
+  const fail = (line: number, message: string): never => {
+    throw new FormatError('data.bad-line', `${name}: ${message}`, file, `line ${line}`);
+  };
   const out: LmLine[] = [];
-  lines.forEach((raw, i) => {
+  let first: { format: DataFormat; line: number } | null = null;
+  content.split('\n').forEach((raw, i) => {
     const line = i + 1;
-    const s = raw.replace(/\r$/, '');
-    if (s.trim() === '') return;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(s);
-    } catch (e) {
-      badLine(file, line, `is not valid JSON (${(e as Error).message.replace(/\.$/, '')}).`);
+    const text = raw.replace(/\r$/, '');
+    if (text.trim() === '') return;
+    const parsed = parseJsonLine(text, line);
+    if (!parsed.ok) return fail(line, parsed.message);
+    const format = formatOfFields(Object.keys(parsed.value), line);
+    if (!format.ok) return fail(line, format.message);
+    if (format.value !== 'text' && format.value !== 'tokens') return fail(line, `Line ${line} is ${FORMAT_LABELS[format.value]} data; perplexity needs {"text"} or {"tokens"} lines.`);
+    if (first && first.format !== format.value) {
+      return fail(line, `Line ${line} is in the ${FORMAT_LABELS[format.value]} format, but line ${first.line} is in the ${FORMAT_LABELS[first.format]} format; a file must use one format throughout.`);
     }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) badLine(file, line, 'must be a JSON object such as {"text": "..."} or {"tokens": [1, 2, 3]}.');
-    const o = obj as Record<string, unknown>;
-    const hasText = Object.prototype.hasOwnProperty.call(o, 'text');
-    const hasTokens = Object.prototype.hasOwnProperty.call(o, 'tokens');
-    if (hasText && hasTokens) badLine(file, line, 'has both "text" and "tokens"; give one of them.');
-    if (hasText) {
-      if (typeof o.text !== 'string') badLine(file, line, '"text" must be a string.');
-      out.push({ line, text: o.text });
-      return;
-    }
-    if (hasTokens) {
-      const t = o.tokens;
-      if (!Array.isArray(t) || !t.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
-        badLine(file, line, '"tokens" must be a list of token ids (whole numbers ≥ 0).');
-      }
-      out.push({ line, tokens: t as number[] });
-      return;
-    }
-    badLine(file, line, 'has neither "text" nor "tokens" (perplexity needs language-modelling lines).');
+    first ??= { format: format.value, line };
+    const record = validateRecord(format.value, parsed.value, line);
+    if (!record.ok) return fail(line, record.message);
+    const r = record.value;
+    out.push(r.format === 'text' ? { line, text: r.text } : { line, tokens: (r as { tokens: number[] }).tokens });
   });
   return out;
-}
-
-/** Token ids of each line: {"tokens"} as given, {"text"} through `encode` (which adds what the tokenizer adds). */
-export function tokenizeLmLines(
-  lines: LmLine[],
-  file: string,
-  vocabSize: number,
-  encode: ((text: string) => number[]) | null,
-): { line: number; tokens: number[] }[] {
-  return lines.map((l) => {
-    let tokens: number[];
-    if (l.tokens) tokens = l.tokens;
-    else if (encode) tokens = encode(l.text!);
-    else badLine(file, l.line, 'has "text" but the model has no tokenizer.json; give {"tokens": [...]} lines or add the tokenizer to the model folder.');
-    const bad = tokens.find((t) => t >= vocabSize);
-    if (bad !== undefined) badLine(file, l.line, `token id ${bad} is outside the model's vocabulary (0..${vocabSize - 1}).`);
-    return { line: l.line, tokens };
-  });
 }
 
 /** Scores a batch of windows: per-position log-probabilities of the targets (0 where not scored). */

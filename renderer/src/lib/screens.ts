@@ -6,6 +6,8 @@ import Audit from '../screens/Audit.svelte';
 import Home from '../screens/Home.svelte';
 import Settings from '../screens/Settings.svelte';
 import Datasets from '../screens/Datasets.svelte';
+import Evaluate from '../screens/Evaluate.svelte';
+import Emulators from '../screens/Emulators.svelte';
 
 export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'audit' | 'settings';
 
@@ -31,11 +33,7 @@ export const screens: Screen[] = [
     id: 'emulators',
     label: 'Emulators',
     subtitle: 'Import and verify emulator packages.',
-    pending: {
-      purpose:
-        'Import an emulator package from removable media into the staging folder, verify every file’s hash and the publisher’s signature, and show the verification report and the emulator’s details.',
-      commands: ['offsite emulator verify PKG --trust PUBKEY', 'offsite inspect PKG'],
-    },
+    component: Emulators,
   },
   {
     id: 'datasets',
@@ -57,10 +55,7 @@ export const screens: Screen[] = [
     id: 'evaluate',
     label: 'Evaluate',
     subtitle: 'Measure the tuned adapter on local data.',
-    pending: {
-      purpose: 'Evaluate perplexity, multiple-choice accuracy or exact match, and compare Emu ZS, Emu FT, Plug-in and Full FT in one table.',
-      commands: ['offsite eval (--model MODEL | --emulator PKG) [--adapter DIR] --data FILE', 'offsite table --model MODEL --emulator PKG --data TRAIN --eval EVAL'],
-    },
+    component: Evaluate,
   },
   {
     id: 'build',

@@ -31,7 +31,7 @@ describe('offsite eval --metric ppl', () => {
     writeFileSync(data, ['{"tokens": [1, 5, 6, 7]}', '', '{"tokens": [1, 2, 3]}', '{"tokens": [1, 2, oops]}', '{"tokens": [4, 5]}'].join('\n'));
     const r = offsite('eval', '--model', stories260K, '--data', data, '--metric', 'ppl', '--json');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/bad\.jsonl line 4\b/);
+    expect(r.stderr).toMatch(/bad\.jsonl: Line 4\b/);
     expect(r.stdout).toBe('');
   });
 
@@ -40,7 +40,7 @@ describe('offsite eval --metric ppl', () => {
     writeFileSync(data, '{"tokens": [1, 5]}\n{"context": "a", "choices": ["b"], "label": 0}\n');
     const r = offsite('eval', '--model', stories260K, '--data', data, '--json');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/mc\.jsonl line 2: has neither "text" nor "tokens"/);
+    expect(r.stderr).toMatch(/mc\.jsonl: Line 2 is in the multiple choice .* format, but line 1 is in the pre-tokenized .* format/);
   });
 
   it('scores {"tokens"} documents in rolling windows like the PyTorch reference', () => {
@@ -77,7 +77,7 @@ describe('offsite eval --metric ppl', () => {
     writeFileSync(data, '{"text": "hello"}\n');
     const r = offsite('eval', '--model', stories260K, '--data', data);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/line 1: has "text" but the model has no tokenizer\.json/);
+    expect(r.stderr).toMatch(/Line 1 has "text", but the model has no tokenizer\.json/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseLmJsonl, perplexity, rollingWindows, tokenizeLmLines, type ScoreWindow } from '../../../native-models/eval/perplexity';
+import { perplexity, rollingWindows, type ScoreWindow } from '../../../native-models/eval/perplexity';
 
 describe('rolling windows', () => {
   it('splits a document like lm-evaluation-harness with the first token as context', () => {
@@ -33,32 +33,6 @@ describe('rolling windows', () => {
   it('is one window for a document that fits', () => {
     expect(rollingWindows([1, 2, 3], 8)).toEqual([{ input: [1, 2], targets: [2, 3], scored: [1, 1] }]);
     expect(rollingWindows([1], 8)).toEqual([]);
-  });
-});
-
-describe('LM data lines', () => {
-  it('accepts text and tokens lines and blank lines', () => {
-    const lines = parseLmJsonl('{"text": "a b"}\n\n{"tokens": [1, 2, 3]}\r\n', 'd.jsonl');
-    expect(lines).toEqual([{ line: 1, text: 'a b' }, { line: 3, tokens: [1, 2, 3] }]);
-  });
-
-  it.each([
-    ['{"text": "ok"}\n{"text": 5}', /d\.jsonl line 2: "text" must be a string/],
-    ['{"tokens": [1, -2]}', /line 1: "tokens" must be a list of token ids/],
-    ['{"tokens": [1, 2.5]}', /line 1: "tokens"/],
-    ['{"text": "a"}\n\n[1, 2]', /line 3: must be a JSON object/],
-    ['{"text": "a"', /line 1: is not valid JSON/],
-    ['{"label": 1}', /line 1: has neither "text" nor "tokens"/],
-    ['{"text": "a", "tokens": [1]}', /line 1: has both/],
-  ])('names the line of a malformed file (%#)', (content, message) => {
-    expect(() => parseLmJsonl(content, 'd.jsonl')).toThrow(message);
-  });
-
-  it('checks token ids against the vocabulary and needs a tokenizer for text', () => {
-    const lines = parseLmJsonl('{"tokens": [1, 2]}\n{"tokens": [1, 9]}', 'd.jsonl');
-    expect(() => tokenizeLmLines(lines, 'd.jsonl', 9, null)).toThrow(/line 2: token id 9 is outside the model's vocabulary \(0\.\.8\)/);
-    expect(() => tokenizeLmLines(parseLmJsonl('{"text": "x"}', 'd.jsonl'), 'd.jsonl', 9, null)).toThrow(/line 1: has "text" but the model has no tokenizer/);
-    expect(tokenizeLmLines(parseLmJsonl('{"text": "ab"}', 'd.jsonl'), 'd.jsonl', 300, (s) => [256, ...Buffer.from(s)])).toEqual([{ line: 1, tokens: [256, 97, 98] }]);
   });
 });
 
