@@ -21,11 +21,22 @@ import { scalarValue, toOrt } from '../runtime/tensors';
 import { batchFeeds, batchInputsOf, checkLoss, declareParams, paramDType, sessionFor, type Batch, type InputSpec, type ParamInit } from './graph-parts';
 import { applyOptimizer, checkOptimizer, globalGradNorm, optimizerScalars, optimizerSlots, ScalarCache, type OptimizerSpec } from './optimizers';
 import { checkSchedule, learningRate, type ScheduleSpec } from './schedule';
+import { gateAt, layerwiseGradients, type BlockBoundary } from './layerwise';
 
 export type { Batch, Feed, ParamInit } from './graph-parts';
+export type { BlockBoundary } from './layerwise';
 
-/** Builds the forward pass: declares its batch inputs with g.input() and returns the scalar loss. */
-export type ModelFn = (g: Graph, params: Record<string, Value>) => { loss: Value };
+/**
+ * Builds the forward pass: declares its batch inputs with g.input() and returns the scalar loss,
+ * and (for sparse layer tuning) the hidden state entering and leaving each transformer block.
+ */
+export type ModelFn = (g: Graph, params: Record<string, Value>) => { loss: Value; blocks?: BlockBoundary[] };
+
+/** Sparse layer tuning (IST / uniform sampling): which layer each trainable parameter belongs to. */
+export interface LayerSelectionOptions {
+  /** Layer index of a trainable parameter (every trainable parameter must have one). */
+  layerOf: (name: string) => number | undefined;
+}
 
 export interface TrainStepOptions {
   trainable: Record<string, ParamInit>;
@@ -38,6 +49,12 @@ export interface TrainStepOptions {
   accumulation?: number;
   /** Parameters for which weight decay is skipped (e.g. norms and biases). Default: none skipped. */
   noDecay?: (name: string) => boolean;
+  /**
+   * Compile for sparse layer tuning (see layerwise.ts): each step then takes the selected layers;
+   * unselected layers cost no parameter-gradient work and keep parameters and optimizer state,
+   * and backward stops at the lowest selected layer. The model function must return `blocks`.
+   */
+  layers?: LayerSelectionOptions;
   session?: SessionSettings;
   /** Frozen initializers of at least this many bytes are passed as external data (default 1 MiB). */
   externalThreshold?: number;
@@ -72,6 +89,8 @@ export interface TrainStep {
   readonly trainableNames: string[];
   /** Trainable parameters the loss does not depend on: never updated (as torch skips grad-less parameters). */
   readonly unused: string[];
+  /** Number of transformer blocks when compiled for sparse layer tuning, else 0. */
+  readonly layerCount: number;
   /** Fresh state: copies of the initial trainable values, zero optimizer slots, step 0. */
   initState(): TrainState;
   /**
@@ -79,11 +98,20 @@ export interface TrainStep {
    * accumulation > 1. Takes ownership of `state`'s arrays (they become the next output buffers):
    * use the returned state, and cloneState() to keep a copy.
    */
-  step(batch: Batch | Batch[], state: TrainState): Promise<StepResult>;
+  step(batch: Batch | Batch[], state: TrainState, options?: StepOptions): Promise<StepResult>;
   dispose(): Promise<void>;
 }
 
+export interface StepOptions {
+  /** Sparse layer tuning: the layers whose parameters this update trains (required then). */
+  selected?: readonly number[];
+}
+
 const STEP = 'optimizer/step';
+/** bool [L]: the layers trained this step. */
+export const IST_SELECTED = 'ist/selected';
+/** bool [L]: blocks backward passes through (lowest selected layer and above). */
+export const IST_ACTIVE = 'ist/active';
 const GRAD_SCALE = 'optimizer/grad_scale';
 const LOSS = 'train/loss';
 const LR = 'train/lr';
@@ -104,7 +132,11 @@ interface ParamInfo {
   size: number;
 }
 
-/** Emits clipping and the optimizer for `used` params given their (averaged) gradients. */
+/**
+ * Emits clipping and the optimizer for `used` params given their (averaged) gradients. With
+ * `gate`, each layer's updates sit in If(selected[layer]) whose else-branch passes parameters and
+ * slots through unchanged (no update, no weight decay, moments untouched).
+ */
 function emitUpdate(
   g: Graph,
   opts: TrainStepOptions,
@@ -112,19 +144,46 @@ function emitUpdate(
   grads: Map<string, Value>,
   slotNames: string[],
   stepValue: Value,
+  gate?: { selected: Value; layerOf: Map<string, number> },
 ): void {
   const t = g.cast(stepValue, 'float64');
   const lr = learningRate(g, t, opts.schedule);
   const { norm, factor } = globalGradNorm(g, [...grads.values()], opts.clip ?? 1.0);
   const scalars = optimizerScalars(g, opts.optimizer, { t, lr });
   const cast = new ScalarCache(g);
-  for (const [name, grad0] of grads) {
+  const slotsOf = (name: string) => {
     const p = params[name]!;
-    const grad = factor ? g.mul(grad0, cast.as(factor, p.dtype)) : grad0;
-    const slots = Object.fromEntries(slotNames.map((s) => [s, g.input(slotIn(s, name), p.dtype, p.shape)]));
-    const out = applyOptimizer(g, opts.optimizer, scalars, cast, { param: p, grad, slots, decay: !(opts.noDecay?.(name) ?? false) });
-    g.output(out.param, next(name));
-    for (const s of slotNames) g.output(out.slots[s]!, next(slotIn(s, name)));
+    return Object.fromEntries(slotNames.map((s) => [s, g.input(slotIn(s, name), p.dtype, p.shape)]));
+  };
+  const update = (b: Graph, name: string, slots: Record<string, Value>): Value[] => {
+    const p = params[name]!;
+    const grad0 = grads.get(name)!;
+    const grad = factor ? b.mul(grad0, cast.as(factor, p.dtype)) : grad0;
+    const out = applyOptimizer(b, opts.optimizer, scalars, cast, { param: p, grad, slots, decay: !(opts.noDecay?.(name) ?? false) });
+    return [out.param, ...slotNames.map((s) => out.slots[s]!)];
+  };
+  const emitOutputs = (name: string, values: Value[]) => {
+    g.output(values[0]!, next(name));
+    slotNames.forEach((s, i) => g.output(values[1 + i]!, next(slotIn(s, name))));
+  };
+  if (!gate) {
+    for (const name of grads.keys()) emitOutputs(name, update(g, name, slotsOf(name)));
+  } else {
+    const byLayer = new Map<number, string[]>();
+    for (const name of grads.keys()) {
+      const l = gate.layerOf.get(name)!;
+      byLayer.set(l, [...(byLayer.get(l) ?? []), name]);
+    }
+    for (const [layer, names] of [...byLayer].sort((a, b) => a[0] - b[0])) {
+      const slots = new Map(names.map((n) => [n, slotsOf(n)]));
+      const outs = g.if(
+        gateAt(g, gate.selected, layer),
+        (b) => names.flatMap((n) => update(b, n, slots.get(n)!)),
+        () => names.flatMap((n) => [params[n]!, ...slotNames.map((s) => slots.get(n)![s]!)]),
+      );
+      const per = 1 + slotNames.length;
+      names.forEach((n, i) => emitOutputs(n, outs.slice(i * per, (i + 1) * per)));
+    }
   }
   g.output(lr, LR);
   g.output(norm, NORM);
@@ -149,16 +208,37 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
   // Forward + backward (in the fused graph, or the accumulate graph).
   const g = new Graph(k === 1 ? 'train_step' : 'accumulate');
   const { params, trainableValues } = declareParams(g, trainable, opts.frozen ?? {});
-  const { loss } = modelFn(g, params);
+  const { loss, blocks } = modelFn(g, params);
   checkLoss(loss);
   const batchInputs = batchInputsOf(g, new Set(trainableNames));
-  const wrt = trainableNames.map((n) => trainableValues[n]!);
-  const gradList = gradients(g, loss, wrt);
   const grads = new Map<string, Value>();
-  trainableNames.forEach((n, i) => {
-    const gr = gradList[i];
-    if (gr) grads.set(n, gr);
-  });
+  let layerGate: { selected: Value; active: Value; layerOf: Map<string, number> } | undefined;
+  let layerCount = 0;
+  if (opts.layers) {
+    if (!blocks || blocks.length === 0) throw new Error('Sparse layer tuning needs the model function to return its transformer blocks (blocks).');
+    layerCount = blocks.length;
+    const layerOf = new Map<string, number>();
+    const groups: Value[][] = blocks.map(() => []);
+    for (const n of trainableNames) {
+      const l = opts.layers.layerOf(n);
+      if (l === undefined || !Number.isInteger(l) || l < 0 || l >= layerCount) throw new Error(`Trainable parameter "${n}" belongs to no transformer block (0..${layerCount - 1}); sparse layer tuning trains whole layers only.`);
+      layerOf.set(n, l);
+      groups[l]!.push(trainableValues[n]!);
+    }
+    // Batch inputs are read above, so the selection inputs are not mistaken for batch inputs.
+    const selected = g.input(IST_SELECTED, 'bool', [layerCount]);
+    const active = g.input(IST_ACTIVE, 'bool', [layerCount]);
+    layerGate = { selected, active, layerOf };
+    const byValue = layerwiseGradients(g, loss, blocks, groups, { selected, active });
+    for (const n of trainableNames) grads.set(n, byValue.get(trainableValues[n]!)!);
+  } else {
+    const wrt = trainableNames.map((n) => trainableValues[n]!);
+    const gradList = gradients(g, loss, wrt);
+    trainableNames.forEach((n, i) => {
+      const gr = gradList[i];
+      if (gr) grads.set(n, gr);
+    });
+  }
   const used = [...grads.keys()];
   const unused = trainableNames.filter((n) => !grads.has(n));
   if (used.length === 0) throw new Error('The loss does not depend on any trainable parameter; check the model function.');
@@ -166,7 +246,7 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
 
   let apply: Graph | undefined;
   if (k === 1) {
-    emitUpdate(g, opts, params, grads, slotNames, g.input(STEP, 'int64', []));
+    emitUpdate(g, opts, params, grads, slotNames, g.input(STEP, 'int64', []), layerGate);
   } else {
     for (const n of used) {
       const acc = g.input(accIn(n), grads.get(n)!.dtype, info.get(n)!.shape);
@@ -182,7 +262,8 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
       aParams[n] = apply.input(n, pi.dtype, pi.shape);
       aGrads.set(n, apply.mul(apply.input(accIn(n), pi.dtype, pi.shape), cast.as(scale, pi.dtype)));
     }
-    emitUpdate(apply, opts, aParams, aGrads, slotNames, apply.input(STEP, 'int64', []));
+    const applyGate = layerGate ? { selected: apply.input(IST_SELECTED, 'bool', [layerCount]), layerOf: layerGate.layerOf } : undefined;
+    emitUpdate(apply, opts, aParams, aGrads, slotNames, apply.input(STEP, 'int64', []), applyGate);
   }
 
   const main = await sessionFor(g, opts.session, opts.externalThreshold);
@@ -198,6 +279,25 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
   const accBuffers = k > 1 ? [newBuffers().params, newBuffers().params] : [];
 
   const tensor = (n: string, data: TensorData) => toOrt(info.get(n)!.dtype, data, info.get(n)!.shape);
+
+  /** The selection feeds of one update ({} when not compiled for sparse layer tuning). */
+  const selectionFeeds = (o: StepOptions | undefined): { selected?: ort.Tensor; active?: ort.Tensor } => {
+    if (!layerGate) {
+      if (o?.selected) throw new Error('This train step was compiled without layer selection; do not pass selected layers.');
+      return {};
+    }
+    const sel = o?.selected;
+    if (!sel || sel.length === 0) throw new Error(`This train step trains selected layers only; pass at least one selected layer (0..${layerCount - 1}).`);
+    const selected = new Uint8Array(layerCount);
+    for (const l of sel) {
+      if (!Number.isInteger(l) || l < 0 || l >= layerCount) throw new Error(`Selected layer ${l} is not a layer of this model (0..${layerCount - 1}).`);
+      selected[l] = 1;
+    }
+    const lowest = Math.min(...sel);
+    const active = new Uint8Array(layerCount);
+    for (let i = lowest; i < layerCount; i++) active[i] = 1;
+    return { selected: toOrt('bool', selected, [layerCount]), active: toOrt('bool', active, [layerCount]) };
+  };
 
   const checkState = (state: TrainState) => {
     if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`The train state's step must be a whole number ≥ 0 (got ${state.step}).`);
@@ -251,6 +351,7 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
     batchInputs,
     trainableNames,
     unused,
+    layerCount,
     initState() {
       return {
         step: 0,
@@ -258,14 +359,19 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
         slots: Object.fromEntries(slotNames.map((s) => [s, Object.fromEntries(used.map((n) => [n, alloc(n)]))])),
       };
     },
-    async step(batch, state) {
+    async step(batch, state, stepOptions) {
       checkState(state);
+      const sel = selectionFeeds(stepOptions);
       const batches = Array.isArray(batch) ? batch : [batch];
       if (batches.length === 0) throw new Error('A train step needs at least one batch.');
       if (k === 1) {
         if (batches.length !== 1) throw new Error(`This train step was compiled without gradient accumulation; pass one batch, not ${batches.length}.`);
         const { feeds, fetches } = optimizerIO(state);
         Object.assign(feeds, batchFeeds(batchInputs, batches[0]!));
+        if (sel.selected) {
+          feeds[IST_SELECTED] = sel.selected;
+          feeds[IST_ACTIVE] = sel.active!;
+        }
         for (const n of unused) feeds[n] = tensor(n, state.params[n]!);
         fetches[LOSS] = null;
         const out = await main.session.run(feeds, fetches);
@@ -277,6 +383,10 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
       let lossSum = 0;
       for (const b of batches) {
         const feeds: Record<string, ort.Tensor> = batchFeeds(batchInputs, b);
+        if (sel.selected) {
+          feeds[IST_SELECTED] = sel.selected;
+          feeds[IST_ACTIVE] = sel.active!;
+        }
         const fetches: Record<string, ort.Tensor | null> = { [LOSS]: null };
         for (const n of trainableNames) feeds[n] = tensor(n, state.params[n]!);
         for (const n of used) {
@@ -289,6 +399,7 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
       }
       const { feeds, fetches } = optimizerIO(state);
       feeds[GRAD_SCALE] = toOrt('float64', Float64Array.of(1 / batches.length), []);
+      if (sel.selected) feeds[IST_SELECTED] = sel.selected;
       for (const n of used) feeds[accIn(n)] = tensor(n, cur[n]!);
       const out = await applySession!.session.run(feeds, fetches);
       return finish(state, out, lossSum / batches.length);

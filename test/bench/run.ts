@@ -52,6 +52,14 @@ async function main(): Promise<void> {
     sections.push(...asSections('audit-overhead', 'Audit log overhead', await mod.benchAuditOverhead()));
   }
 
+  const ist = new URL('./ist.ts', import.meta.url);
+  if (existsSync(fileURLToPath(ist))) {
+    console.error(`bench: IST vs all-layers LoRA train step, ${threads} thread(s)…`);
+    const mod = (await import(ist.href)) as { benchIst?: (o: { threads: number; warmup: number; reps: number }) => Promise<unknown> };
+    if (typeof mod.benchIst !== 'function') throw new Error('test/bench/ist.ts does not export benchIst().');
+    sections.push(...asSections('ist', 'IST train step vs all layers', await mod.benchIst({ threads, warmup, reps: Math.max(20, reps) })));
+  }
+
   const report: BenchReport = { generatedAt: new Date().toISOString(), machine: machineInfo(machineExtra), sections };
   const json = `${repoRoot}bench/report.json`;
   const md = `${repoRoot}bench/report.md`;

@@ -1,0 +1,2 @@
+export * from './lora';
+export * from './full';
