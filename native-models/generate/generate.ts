@@ -52,6 +52,7 @@ export async function generate(runner: ModelRunner, prompt: number[], opts: Gene
   const sampling = { temperature, topP };
   const seq = [...prompt];
   const out: number[] = [];
+  await runner.prepareGeneration(useCache);
   let cache = runner.emptyCache(1);
   let finish: GenerateResult['finish'] = 'length';
   let prefillMs = 0;
@@ -60,10 +61,15 @@ export async function generate(runner: ModelRunner, prompt: number[], opts: Gene
     opts.signal?.throwIfAborted();
     const t0 = performance.now();
     // With a cache only the tokens it has not seen go in; without one, the whole prefix every time.
-    const feed = useCache ? seq.slice(cache.length) : seq;
-    const res = await runner.cacheStep([feed], useCache ? cache : runner.emptyCache(1));
-    if (useCache) cache = res.cache;
-    const next = sampleToken(res.logits[0]!, sampling, rng);
+    let logits: Float32Array;
+    if (useCache) {
+      const res = await runner.cacheStep([seq.slice(cache.length)], cache);
+      cache = res.cache;
+      logits = res.logits[0]!;
+    } else {
+      logits = (await runner.nextTokenLogits([seq]))[0]!;
+    }
+    const next = sampleToken(logits, sampling, rng);
     const dt = performance.now() - t0;
     if (i === 0) prefillMs = dt;
     else decodeMs += dt;

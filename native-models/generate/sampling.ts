@@ -93,7 +93,10 @@ export function nucleus(p: Float64Array, topP: number): number[] {
 export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Rng): number {
   if (opts.temperature === 0) return argmax(logits);
   const p = softmaxWithTemperature(logits, opts.temperature);
-  const kept = nucleus(p, opts.topP);
+  // The draw walks the nucleus in token-id order, not in probability order: two tokens of almost
+  // equal probability can swap places in the sort under float rounding (a cached step and a full
+  // recompute differ in the last bits), and that must not move u onto a different token.
+  const kept = nucleus(p, opts.topP).sort((a, b) => a - b);
   let mass = 0;
   for (const id of kept) mass += p[id]!;
   let u = rng.next() * mass;

@@ -1,8 +1,14 @@
 // The inference graphs every family gets from its forward builder: logits, per-token
-// log-probabilities (evaluation), and one key/value-cache step graph used for prefill, decode and
-// (with an empty cache over the whole prefix) generation without a cache.
+// log-probabilities (evaluation), the next token's logits from a whole prefix (generation without
+// a cache), and one key/value-cache step used for prefill and decode.
+//
+// These graphs are never differentiated, so by default they use fused inference kernels
+// (nn/fused.ts): on small models onnxruntime's fixed cost per node and per graph input/output, not
+// arithmetic, bounds a generation step. For the same reason the cache travels as ONE tensor per
+// step instead of a key and a value per layer, and a step returns only the positions it added.
+import { useFusedKernels } from '../nn/fused';
 import { tokenLogProbs } from '../nn/loss';
-import { Graph, type Value } from '../onnx/graph';
+import { Graph, type Attr, type OpNode, type Value } from '../onnx/graph';
 import type { ForwardHooks, LayerKV, ModelFamily, ModelSpec, WeightMap } from './spec';
 
 export interface BuildableModel {
@@ -15,13 +21,26 @@ export interface GraphOptions {
   hooks?: ForwardHooks;
   /** Positions the graph must support (default: the model's maximum). */
   contextLength?: number;
+  /**
+   * Fused inference kernels (default true). They need onnxruntime's opset-23 kernels; open such a
+   * graph with `openGraphSession`, which serialises it with the opset it needs.
+   */
+  fused?: boolean;
 }
 
-/** Names of the cache tensors of layer i (HF / optimum naming). */
-export const pastKeyName = (i: number): string => `past_key_values.${i}.key`;
-export const pastValueName = (i: number): string => `past_key_values.${i}.value`;
-export const presentKeyName = (i: number): string => `present.${i}.key`;
-export const presentValueName = (i: number): string => `present.${i}.value`;
+/**
+ * The cache input: past_key_values [past, batch, 2·layers·kvHeads, headDim], position-major so a
+ * host buffer grows by appending and its first `past` positions are a view, never a copy. Along
+ * axis 2, layer i's keys are heads [2i·kvHeads, (2i+1)·kvHeads) and its values the next kvHeads.
+ */
+export const PAST_NAME = 'past_key_values';
+/** The cache output: the new positions' keys and values only, [new, batch, 2·layers·kvHeads, headDim]. */
+export const NEW_NAME = 'new_key_values';
+
+/** Rows of the stacked cache per position and sequence (see PAST_NAME). */
+export function cacheHeads(spec: ModelSpec): number {
+  return 2 * spec.layers * spec.kvHeads;
+}
 
 function logitsOf(out: { logits?: Value }): Value {
   if (!out.logits) throw new Error('The forward pass stopped before the LM head (stopAfterLayer); this graph needs logits.');
@@ -32,12 +51,58 @@ function ctx(o: GraphOptions): { contextLength?: number } {
   return o.contextLength !== undefined ? { contextLength: o.contextLength } : {};
 }
 
+function inferenceGraph(name: string, o: GraphOptions): Graph {
+  const g = new Graph(name);
+  if (o.fused ?? true) useFusedKernels(g);
+  return g;
+}
+
+function subgraphOf(a: Attr): Graph | undefined {
+  return typeof a === 'object' && a !== null && 'g' in a ? a.g : undefined;
+}
+
+/** Every value name a subgraph reads (its own and outer-scope values alike). */
+function namesReadBy(sub: Graph, into: Set<string>): void {
+  for (const n of sub.nodes) {
+    for (const x of n.inputs) if (x) into.add(x.name);
+    for (const a of Object.values(n.attrs)) {
+      const inner = subgraphOf(a);
+      if (inner) namesReadBy(inner, into);
+    }
+  }
+  for (const o of sub.outputs) into.add(o.name);
+}
+
+/**
+ * Drops nodes and initializers no output depends on. onnxruntime keeps dead nodes and runs them
+ * every step: e.g. the rotary table rows a fused rotary kernel no longer reads.
+ */
+export function pruneUnused(g: Graph): Graph {
+  const live = new Set(g.outputs.map((v) => v.name));
+  const kept: OpNode[] = [];
+  // Nodes are recorded in topological order, so one backward sweep finds every live node.
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i]!;
+    if (!n.outputs.some((o) => live.has(o.name))) continue;
+    kept.push(n);
+    for (const x of n.inputs) if (x) live.add(x.name);
+    for (const a of Object.values(n.attrs)) {
+      const sub = subgraphOf(a);
+      if (sub) namesReadBy(sub, live);
+    }
+  }
+  g.nodes.splice(0, g.nodes.length, ...kept.reverse());
+  const inits = g.initializers.filter((t) => live.has(t.value.name));
+  g.initializers.splice(0, g.initializers.length, ...inits);
+  return g;
+}
+
 /** input_ids int64 [batch, seq] → logits float32 [batch, seq, vocab]. */
 export function buildLogitsGraph(m: BuildableModel, o: GraphOptions = {}): Graph {
-  const g = new Graph('logits');
+  const g = inferenceGraph('logits', o);
   const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
   g.output(logitsOf(m.family.forward(g, m.spec, m.weights, { inputIds: ids, ...ctx(o) }, o.hooks)), 'logits');
-  return g;
+  return pruneUnused(g);
 }
 
 /**
@@ -45,43 +110,67 @@ export function buildLogitsGraph(m: BuildableModel, o: GraphOptions = {}): Graph
  * target_mask (float32 [batch, seq]). Output: token_logprobs float32 [batch, seq].
  */
 export function buildTokenLogProbGraph(m: BuildableModel, o: GraphOptions = {}): Graph {
-  const g = new Graph('token_logprobs');
+  const g = inferenceGraph('token_logprobs', o);
   const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
   const targets = g.input('target_ids', 'int64', ['batch', 'seq']);
   const mask = g.input('target_mask', 'float32', ['batch', 'seq']);
   const logits = logitsOf(m.family.forward(g, m.spec, m.weights, { inputIds: ids, ...ctx(o) }, o.hooks));
   g.output(g.mul(tokenLogProbs(g, logits, targets), mask), 'token_logprobs');
-  return g;
+  return pruneUnused(g);
+}
+
+/**
+ * Generation without a cache: input_ids int64 [batch, seq] (the whole prefix) → logits float32
+ * [batch, vocab] of the last position. No key/value outputs, so recomputing pays only for the
+ * recomputation.
+ */
+export function buildNextTokenGraph(m: BuildableModel, o: GraphOptions = {}): Graph {
+  const g = inferenceGraph('next_token', o);
+  const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
+  const out = m.family.forward(g, m.spec, m.weights, { inputIds: ids, lastPositionOnly: true, ...ctx(o) }, o.hooks);
+  g.output(g.squeeze(logitsOf(out), [1]), 'logits');
+  return pruneUnused(g);
 }
 
 /**
  * One generation step with a key/value cache (`singleToken`: the decode graph for exactly one new
- * token per sequence): input_ids [batch, new] and per layer
- * past_key_values.i.key/value [batch, kvHeads, past, headDim] (past may be 0) → logits of the last
- * position [batch, vocab] and present.i.key/value [batch, kvHeads, past+new, headDim]. The new
- * tokens' positions start at `past`, read from the cache's shape.
+ * token per sequence): input_ids [batch, new] and past_key_values (layout at PAST_NAME; past may
+ * be 0) → logits of the last position [batch, vocab] and new_key_values [new, batch,
+ * 2·layers·kvHeads, headDim], which the caller appends to its cache. The new tokens' positions
+ * start at `past`, read from the cache's shape. Returning only the new positions keeps the bytes
+ * copied out of onnxruntime per step constant instead of growing with the context.
  */
 export function buildCacheStepGraph(m: BuildableModel, o: GraphOptions & { singleToken?: boolean } = {}): Graph {
-  const g = new Graph(o.singleToken ? 'decode_step' : 'cache_step');
+  const g = inferenceGraph(o.singleToken ? 'decode_step' : 'cache_step', o);
   const s = m.spec;
-  // The one-token decode graph has static shapes and no causal mask (one query sees every key).
+  const H2 = cacheHeads(s);
+  // The one-token decode graph has no causal mask (one query sees every key).
   const ids = g.input('input_ids', 'int64', ['batch', o.singleToken ? 1 : 'new']);
+  const cache = g.input(PAST_NAME, 'float32', ['past', 'batch', H2, s.headDim]);
+  const parts = g.split(g.transpose(cache, [1, 2, 0, 3]), 1, Array.from({ length: 2 * s.layers }, () => s.kvHeads));
   const past: LayerKV[] = [];
-  for (let i = 0; i < s.layers; i++) {
-    past.push({
-      k: g.input(pastKeyName(i), 'float32', ['batch', s.kvHeads, 'past', s.headDim]),
-      v: g.input(pastValueName(i), 'float32', ['batch', s.kvHeads, 'past', s.headDim]),
-    });
-  }
-  const offset = g.dim(past[0]!.k, 2);
-  const out = m.family.forward(g, s, m.weights, { inputIds: ids, past, positionOffset: offset, lastPositionOnly: true, singleTokenDecode: o.singleToken === true, ...ctx(o) }, o.hooks);
+  for (let i = 0; i < s.layers; i++) past.push({ k: parts[2 * i]!, v: parts[2 * i + 1]! });
+  const offset = g.dim(cache, 0);
+  // With one new token the last position is the only one: no slice needed.
+  const out = m.family.forward(g, s, m.weights, { inputIds: ids, past, positionOffset: offset, lastPositionOnly: o.singleToken !== true, singleTokenDecode: o.singleToken === true, ...ctx(o) }, o.hooks);
   g.output(g.squeeze(logitsOf(out), [1]), 'logits');
+  const present: Value[] = [];
   for (let i = 0; i < s.layers; i++) {
     const p = out.present?.[i];
     // The cache has one entry per layer, so every layer must have run attention.
     if (!p) throw new Error(`Layer ${i} produced no key/value cache; generation with a cache needs every layer to run attention.`);
-    g.output(p.k, presentKeyName(i));
-    g.output(p.v, presentValueName(i));
+    present.push(p.k, p.v);
   }
-  return g;
+  const all = g.concat(present, 1); // [batch, H2, past+new, headDim]
+  let added: Value;
+  if (o.singleToken) {
+    // [batch, H2, 1, headDim] and [1, batch, H2, headDim] share one memory order.
+    added = g.reshape(g.slice(all, [2], [-1], [undefined], ['batch', H2, 1, s.headDim]), [1, 'batch', H2, s.headDim]);
+  } else {
+    const T = g.emit('Shape', [ids], { start: 1, end: 2 }, [{ dtype: 'int64', shape: [1] }])[0]!;
+    const last = g.emit('Slice', [all, g.neg(T), g.ints([2 ** 62]), g.ints([2])], {}, [{ dtype: 'float32', shape: ['batch', H2, 'new', s.headDim] }])[0]!;
+    added = g.transpose(last, [2, 0, 1, 3]);
+  }
+  g.output(added, NEW_NAME);
+  return pruneUnused(g);
 }

@@ -1,23 +1,40 @@
 // ORT sessions over a loaded model's graphs, compiled on first use: token log-probabilities for
-// evaluation and the key/value-cache step for generation.
+// evaluation; for generation the key/value-cache steps (prefill and one-token decode) and the
+// next-token logits of a whole prefix (no cache). The cache lives host-side and grows by
+// appending the new positions each step returns.
 import type * as ort from 'onnxruntime-node';
+import { opsetFor } from '../nn/fused';
 import { serialize } from '../onnx/serialize';
 import type { Graph } from '../onnx/graph';
 import { openSession, type OpenedSession, type SessionSettings } from '../runtime/session';
 import { toOrt } from '../runtime/tensors';
 import type { ScoreWindow, TokenScorer } from '../eval/perplexity';
-import { buildCacheStepGraph, buildTokenLogProbGraph, pastKeyName, pastValueName, presentKeyName, presentValueName, type BuildableModel, type GraphOptions } from './graphs';
+import { buildCacheStepGraph, buildNextTokenGraph, buildTokenLogProbGraph, cacheHeads, NEW_NAME, PAST_NAME, type BuildableModel, type GraphOptions } from './graphs';
 
 /** Opens a session for `g` (weights of 1 MiB and more travel as in-memory external data). */
 export async function openGraphSession(g: Graph, settings: SessionSettings = {}): Promise<OpenedSession> {
-  const { model, external } = serialize(g, { externalThreshold: 1 << 20 });
+  const opset = opsetFor(g);
+  const { model, external } = serialize(g, { externalThreshold: 1 << 20, ...(opset ? { opset } : {}) });
   return openSession({ bytes: model, externalData: external ? [external] : [] }, settings);
 }
 
+/** Host memory behind caches: position-major rows [capacity, batch, 2·layers·kvHeads, headDim]. */
+export interface CacheStore {
+  data: Float32Array;
+  /** Positions written so far. */
+  used: number;
+}
+
+/**
+ * A key/value cache: its first `length` positions in a host store that grows by appending. Caches
+ * stay immutable to their holders: stepping from an older cache (one whose store has grown past
+ * it since) copies its positions into a fresh store instead of overwriting the newer ones.
+ */
 export interface KVCache {
-  /** Per layer key and value, [batch, kvHeads, length, headDim]. */
-  tensors: ort.Tensor[];
-  length: number;
+  readonly length: number;
+  /** Sequences in the cache. */
+  readonly batch: number;
+  readonly store: CacheStore;
 }
 
 export interface RunnerOptions extends GraphOptions {
@@ -28,6 +45,7 @@ export class ModelRunner implements TokenScorer {
   private logprob?: Promise<OpenedSession>;
   private step?: Promise<OpenedSession>;
   private decode?: Promise<OpenedSession>;
+  private next?: Promise<OpenedSession>;
   readonly settings: SessionSettings;
   /** Longest sequence (past + new) the sessions accept. */
   readonly contextLength: number;
@@ -55,8 +73,22 @@ export class ModelRunner implements TokenScorer {
     return this.decode;
   }
 
+  private nextSession(): Promise<OpenedSession> {
+    this.next ??= openGraphSession(buildNextTokenGraph(this.model, this.options), this.settings);
+    return this.next;
+  }
+
   private checkLength(n: number): void {
     if (n > this.contextLength) throw new Error(`A sequence of ${n} positions exceeds this runner's context of ${this.contextLength}.`);
+  }
+
+  /**
+   * Compiles the sessions generation will use (with a cache: prefill and decode; without: the
+   * next-token graph), so that timing a generation measures steps, not compilation.
+   */
+  async prepareGeneration(useCache: boolean): Promise<void> {
+    if (useCache) await Promise.all([this.stepSession(), this.decodeSession()]);
+    else await this.nextSession();
   }
 
   /** The execution provider the sessions run on (opens the step session if none is open yet). */
@@ -91,46 +123,90 @@ export class ModelRunner implements TokenScorer {
 
   /** An empty cache for `batch` sequences. */
   emptyCache(batch = 1): KVCache {
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`A cache holds a whole number ≥ 1 of sequences, not ${batch}.`);
+    return { length: 0, batch, store: { data: new Float32Array(0), used: 0 } };
+  }
+
+  /** Floats per cached position (all sequences, layers, keys and values). */
+  private rowSize(batch: number): number {
+    return batch * cacheHeads(this.model.spec) * this.model.spec.headDim;
+  }
+
+  /** The cache as the graphs read it, [length, batch, 2·layers·kvHeads, headDim]: a view, no copy. */
+  cacheTensor(cache: KVCache): ort.Tensor {
     const s = this.model.spec;
-    const tensors: ort.Tensor[] = [];
-    for (let i = 0; i < 2 * s.layers; i++) tensors.push(toOrt('float32', new Float32Array(0), [batch, s.kvHeads, 0, s.headDim]));
-    return { tensors, length: 0 };
+    return toOrt('float32', cache.store.data.subarray(0, cache.length * this.rowSize(cache.batch)), [cache.length, cache.batch, cacheHeads(s), s.headDim]);
+  }
+
+  /** `cache` followed by `rows` (the new positions): appended in place when `cache` is its store's newest. */
+  private append(cache: KVCache, rows: Float32Array, T: number): KVCache {
+    const row = this.rowSize(cache.batch);
+    const need = (cache.length + T) * row;
+    let store = cache.store;
+    if (store.used !== cache.length || store.data.length < need) {
+      // Grow geometrically (up to the context) so appending one token rarely reallocates.
+      const capacity = Math.max(cache.length + T, Math.min(this.contextLength, Math.max(16, 2 * (store.data.length / row))));
+      const data = new Float32Array(capacity * row);
+      data.set(store.data.subarray(0, cache.length * row));
+      store = { data, used: cache.length };
+    }
+    store.data.set(rows, cache.length * row);
+    store.used = cache.length + T;
+    return { length: cache.length + T, batch: cache.batch, store };
   }
 
   /**
    * Runs `tokens` ([batch][new], equal lengths) after `cache`; returns the last position's logits
-   * per sequence and the grown cache. With an empty cache and the whole prefix this is also
-   * generation without a cache.
+   * per sequence and the grown cache.
    */
   async cacheStep(tokens: number[][], cache: KVCache): Promise<{ logits: Float32Array[]; cache: KVCache }> {
-    const s = this.model.spec;
-    const B = tokens.length;
-    const T = tokens[0]!.length;
-    const { session } = await (T === 1 && cache.length > 0 ? this.decodeSession() : this.stepSession());
-    if (tokens.some((r) => r.length !== T)) throw new Error('Every sequence of a cache step must have the same number of new tokens.');
+    const T = this.checkTokens(tokens);
     this.checkLength(cache.length + T);
-    const ids = new BigInt64Array(B * T);
+    if (cache.batch !== tokens.length) throw new Error(`The cache holds ${cache.batch} sequences but ${tokens.length} were given.`);
+    const { session } = await (T === 1 && cache.length > 0 ? this.decodeSession() : this.stepSession());
+    const res = await session.run({ input_ids: this.ids(tokens, T), [PAST_NAME]: this.cacheTensor(cache) });
+    return { logits: this.rows(res.logits!, tokens.length), cache: this.append(cache, res[NEW_NAME]!.data as Float32Array, T) };
+  }
+
+  /**
+   * The next token's logits after each whole sequence ([batch][seq], equal lengths), recomputed
+   * from scratch: generation without a cache.
+   */
+  async nextTokenLogits(tokens: number[][]): Promise<Float32Array[]> {
+    const T = this.checkTokens(tokens);
+    this.checkLength(T);
+    const { session } = await this.nextSession();
+    const res = await session.run({ input_ids: this.ids(tokens, T) });
+    return this.rows(res.logits!, tokens.length);
+  }
+
+  private checkTokens(tokens: number[][]): number {
+    const T = tokens[0]?.length ?? 0;
+    if (T === 0) throw new Error('A step needs at least one sequence with at least one token.');
+    if (tokens.some((r) => r.length !== T)) throw new Error('Every sequence of a step must have the same number of tokens.');
+    return T;
+  }
+
+  private ids(tokens: number[][], T: number): ort.Tensor {
+    const ids = new BigInt64Array(tokens.length * T);
     tokens.forEach((row, b) => row.forEach((t, j) => (ids[b * T + j] = BigInt(t))));
-    const feeds: Record<string, ort.Tensor> = { input_ids: toOrt('int64', ids, [B, T]) };
-    for (let i = 0; i < s.layers; i++) {
-      feeds[pastKeyName(i)] = cache.tensors[2 * i]!;
-      feeds[pastValueName(i)] = cache.tensors[2 * i + 1]!;
-    }
-    const res = await session.run(feeds);
-    const lg = res.logits!.data as Float32Array;
-    const V = s.vocabSize;
-    const logits = tokens.map((_, b) => lg.slice(b * V, (b + 1) * V));
-    const tensors: ort.Tensor[] = [];
-    for (let i = 0; i < s.layers; i++) tensors.push(res[presentKeyName(i)]!, res[presentValueName(i)]!);
-    return { logits, cache: { tensors, length: cache.length + T } };
+    return toOrt('int64', ids, [tokens.length, T]);
+  }
+
+  /** Per-sequence views of logits [batch, vocab] (no copy: each run returns fresh memory). */
+  private rows(logits: ort.Tensor, batch: number): Float32Array[] {
+    const lg = logits.data as Float32Array;
+    const V = this.model.spec.vocabSize;
+    return Array.from({ length: batch }, (_, b) => lg.subarray(b * V, (b + 1) * V));
   }
 
   async release(): Promise<void> {
-    for (const p of [this.logprob, this.step, this.decode]) {
+    for (const p of [this.logprob, this.step, this.decode, this.next]) {
       if (p) await (await p).session.release();
     }
     this.logprob = undefined;
     this.step = undefined;
     this.decode = undefined;
+    this.next = undefined;
   }
 }

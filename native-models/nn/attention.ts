@@ -3,7 +3,8 @@
 // broadcasting in MatMul: keys and values are never copied per query head (and their gradient is
 // summed over the group by autodiff's unbroadcast).
 import type { Graph, Value } from '../onnx/graph';
-import { rope } from './rope';
+import { fusedKernels } from './fused';
+import { rope, ropeSource } from './rope';
 
 export interface AttentionOptions {
   numHeads: number;
@@ -39,6 +40,10 @@ export function causalSelfAttention(g: Graph, q: Value, k: Value, v: Value, o: A
   const [B, T] = [q.shape[0]!, q.shape[1]!];
   if (q.shape[2] !== H * Dh) throw new Error(`attention: queries have width ${q.shape[2]}, expected ${H}·${Dh}`);
   if (k.shape[2] !== Hkv * Dh || v.shape[2] !== Hkv * Dh) throw new Error(`attention: keys/values have width ${k.shape[2]}/${v.shape[2]}, expected ${Hkv}·${Dh}`);
+  if (fusedKernels(g) && q.dtype === 'float32' && !o.attentionMask) {
+    const rot = o.rope ? ropeSource(o.rope) : undefined;
+    if (!o.rope || rot) return fusedAttention(g, q, k, v, o, rot);
+  }
 
   let qh = g.transpose(g.reshape(q, [B, T, Hkv, rep, Dh]), [0, 2, 3, 1, 4]); // [B, Hkv, rep, T, Dh]
   let kh = g.transpose(g.reshape(k, [B, T, Hkv, Dh]), [0, 2, 1, 3]); // [B, Hkv, T, Dh]
@@ -55,12 +60,67 @@ export function causalSelfAttention(g: Graph, q: Value, k: Value, v: Value, o: A
 
   const scaled = g.mul(qh, g.scalar(o.scale ?? 1 / Math.sqrt(Dh), q.dtype));
   let scores = g.matmul(scaled, g.transpose(g.unsqueeze(kAll, [2]), [0, 1, 2, 4, 3])); // [B, Hkv, rep, T, S]
-  if (o.causal ?? true) scores = g.add(scores, causalBias(g, qh, kAll, T, S));
-  if (o.attentionMask) scores = g.add(scores, paddingBias(g, o.attentionMask, S, q.dtype));
+  if (o.causal ?? true) scores = g.add(scores, shared(g, `causal|${T}|${S}|${q.dtype}`, () => causalBias(g, qh, kAll, T, S)));
+  const mask = o.attentionMask;
+  if (mask) scores = g.add(scores, shared(g, `padding|${mask.name}|${S}|${q.dtype}`, () => paddingBias(g, mask, S, q.dtype)));
   const probs = g.softmax(scores, -1);
   const ctx = g.matmul(probs, g.unsqueeze(vAll, [2])); // [B, Hkv, rep, T, Dh]
   const out = g.reshape(g.transpose(ctx, [0, 3, 1, 2, 4]), [B, T, H * Dh]);
   return { out, present: { k: kAll, v: vAll } };
+}
+
+/**
+ * The same attention as one ONNX Attention kernel (opset 23: grouped-query heads, the cache
+ * concatenated inside, causal masking offset by the cached length) after two com.microsoft
+ * RotaryEmbedding kernels that read the full cos/sin tables from the first position on.
+ * Inference only (see fused.ts).
+ */
+function fusedAttention(g: Graph, q: Value, k: Value, v: Value, o: AttentionOptions, rot: ReturnType<typeof ropeSource>): AttentionResult {
+  const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = o;
+  const [B, T] = [q.shape[0]!, q.shape[1]!];
+  let qr = q;
+  let kr = k;
+  if (rot) {
+    // The kernel's tables hold each frequency once ([positions, Dh/2]); ropeTables repeats them over both halves.
+    const cos = g.slice(rot.table.cos, [1], [0], [Dh / 2]);
+    const sin = g.slice(rot.table.sin, [1], [0], [Dh / 2]);
+    // position_ids of shape [1]: every row starts there. A start read off a shape as [1] and
+    // squeezed to a scalar (graphs.ts: the cache length) is used before the squeeze.
+    const src = rot.start.producer;
+    const start = src?.op === 'Squeeze' && src.inputs[0]?.shape.length === 1 ? src.inputs[0] : g.reshape(rot.start, [1]);
+    const rotary = (x: Value, heads: number) => g.emit('RotaryEmbedding', [x, start, cos, sin], { num_heads: heads, interleaved: 0 }, [{ dtype: x.dtype, shape: x.shape }], 'com.microsoft')[0]!;
+    qr = rotary(q, H);
+    kr = rotary(k, Hkv);
+  }
+  const P = o.past?.k.shape[2];
+  const S = P === undefined ? T : typeof P === 'number' && typeof T === 'number' ? P + T : `${P === 0 ? '' : `${P}+`}${T}`;
+  const kv = { dtype: q.dtype, shape: [B, Hkv, S, Dh] };
+  const [out, presentK, presentV] = g.emit(
+    'Attention',
+    [qr, kr, v, null, o.past?.k ?? null, o.past?.v ?? null],
+    { q_num_heads: H, kv_num_heads: Hkv, scale: { f: o.scale ?? 1 / Math.sqrt(Dh) }, is_causal: (o.causal ?? true) ? 1 : 0 },
+    [{ dtype: q.dtype, shape: [B, T, H * Dh] }, kv, kv],
+  );
+  return { out: out!, present: { k: presentK!, v: presentV! } };
+}
+
+/**
+ * Masks built once per forward pass instead of once per layer: every layer of a pass has the same
+ * query and key lengths (equal symbolic dimensions are equal sizes), so they share one bias. Kept
+ * per root graph; a layer in a subgraph that cannot see an earlier bias builds its own.
+ */
+const biases = new WeakMap<Graph, Map<string, Value>>();
+
+function shared(g: Graph, key: string, make: () => Value): Value {
+  let root = g;
+  while (root.parent) root = root.parent;
+  let m = biases.get(root);
+  if (!m) biases.set(root, (m = new Map()));
+  const v = m.get(key);
+  if (v && g.sees(v)) return v;
+  const made = make();
+  m.set(key, made);
+  return made;
 }
 
 /** [T, S]: 0 where key position ≤ query position (queries sit at the last T of S positions), else MASKED. */

@@ -43,11 +43,28 @@ export function ropeConstants(g: Graph, t: RopeTables, dtype: DType = 'float32')
 }
 
 /**
+ * Where ropeAt's rows came from, so a fused rotary kernel (which indexes the full table itself)
+ * can be given the table and positions instead of the gathered rows.
+ */
+const ropeSources = new WeakMap<Value, { table: { cos: Value; sin: Value }; positions: Value }>();
+/** The first position of a `positionIds` range (when positions = start + arange(T)). */
+const rangeStarts = new WeakMap<Value, Value>();
+
+/**
  * The table rows for `positions` (int64 [T] or [B, T]): [T, headDim] or [B, T, headDim].
  * For KV-cache decoding pass positions = past length + arange(T) (see `positionIds`).
  */
 export function ropeAt(g: Graph, table: { cos: Value; sin: Value }, positions: Value): { cos: Value; sin: Value } {
-  return { cos: g.gather(table.cos, positions, 0), sin: g.gather(table.sin, positions, 0) };
+  const rows = { cos: g.gather(table.cos, positions, 0), sin: g.gather(table.sin, positions, 0) };
+  ropeSources.set(rows.cos, { table, positions });
+  return rows;
+}
+
+/** The table and the first position behind rows from `ropeAt` over `positionIds`, if that is how they were made. */
+export function ropeSource(rows: { cos: Value; sin: Value }): { table: { cos: Value; sin: Value }; start: Value } | undefined {
+  const src = ropeSources.get(rows.cos);
+  const start = src && rangeStarts.get(src.positions);
+  return src && start ? { table: src.table, start } : undefined;
 }
 
 /** int64 [T] positions offset, offset+1, …, offset+T−1 where T is `x`'s dimension `axis`. */
@@ -56,7 +73,9 @@ export function positionIds(g: Graph, x: Value, axis: number, offset?: Value): V
   const start = offset ?? g.scalar(0, 'int64');
   if (start.dtype !== 'int64' || start.shape.length !== 0) throw new Error('positionIds: the offset must be an int64 scalar');
   const d = x.shape[axis < 0 ? axis + x.shape.length : axis]!;
-  return g.range(start, g.add(start, len), g.scalar(1, 'int64'), d);
+  const positions = g.range(start, g.add(start, len), g.scalar(1, 'int64'), d);
+  rangeStarts.set(positions, start);
+  return positions;
 }
 
 /**
