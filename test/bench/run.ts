@@ -60,6 +60,15 @@ async function main(): Promise<void> {
     sections.push(...asSections('ist', 'IST train step vs all layers', await mod.benchIst({ threads, warmup, reps: Math.max(20, reps) })));
   }
 
+  const generation = new URL('./generation.ts', import.meta.url);
+  if (existsSync(fileURLToPath(generation))) {
+    console.error('bench: generation with vs without the key/value cache (1 thread and all threads)…');
+    const mod = (await import(generation.href)) as { benchGeneration?: (o: { threads: number; reps: number; tokens: number }) => Promise<unknown> };
+    if (typeof mod.benchGeneration !== 'function') throw new Error('test/bench/generation.ts does not export benchGeneration().');
+    sections.push(...asSections('generation-1t', 'Generation: key/value cache vs full recompute, 1 thread', await mod.benchGeneration({ threads: 1, reps: Math.max(5, reps), tokens: 64 })));
+    if (threads > 1) sections.push(...asSections(`generation-${threads}t`, `Generation: key/value cache vs full recompute, ${threads} threads`, await mod.benchGeneration({ threads, reps: Math.max(5, reps), tokens: 64 })));
+  }
+
   const report: BenchReport = { generatedAt: new Date().toISOString(), machine: machineInfo(machineExtra), sections };
   const json = `${repoRoot}bench/report.json`;
   const md = `${repoRoot}bench/report.md`;
