@@ -17,11 +17,15 @@ import { auditChannelFlags, auditRequests, type AuditResponses } from './audit-c
 import { datasetChannelFlags, datasetRequests, type DatasetResponses } from './datasets-contract';
 import { evalChannelFlags, evalRequests, type EvalResponses } from './eval-contract';
 import { emulatorChannelFlags, emulatorRequests, type EmulatorResponses } from './emulators-contract';
+import { runsChannelFlags, runsRequests, type RunsResponses } from './runs-contract';
+import { buildChannelFlags, buildRequests, type BuildResponses } from './build-contract';
 
 export * from './audit-contract';
 export * from './datasets-contract';
 export * from './eval-contract';
 export * from './emulators-contract';
+export * from './runs-contract';
+export * from './build-contract';
 
 // ── Shared schemas ───────────────────────────────────────────────────────────────────────────
 
@@ -109,10 +113,12 @@ export const requests = {
   ...datasetRequests,
   ...evalRequests,
   ...emulatorRequests,
+  ...runsRequests,
+  ...buildRequests,
 } as const;
 
 /** Channel name → response type. Must name exactly the channels of `requests`. */
-export interface Responses extends AuditResponses, DatasetResponses, EmulatorResponses, EvalResponses {
+export interface Responses extends AuditResponses, DatasetResponses, EmulatorResponses, EvalResponses, RunsResponses, BuildResponses {
   'app.info': AppInfo;
   'settings.get': Settings;
   'settings.set': Settings;
@@ -133,6 +139,10 @@ export const events = {
     message: z.string(),
     /** Numbers the screen plots (loss, lr, tokens/s, …). */
     metrics: z.record(z.string(), z.number()),
+    /** The job's own name for this report (tune: started, step, importance, evaluated, checkpoint, status). */
+    stage: z.string().optional(),
+    /** Vectors the screen draws (tune: selected layers, importance scores, tunable layers). */
+    series: z.record(z.string(), z.array(z.number())).optional(),
   }),
   'job.finished': z.object({
     jobId: z.string(),
@@ -172,6 +182,8 @@ export const channelFlags = {
   ...datasetChannelFlags,
   ...evalChannelFlags,
   ...emulatorChannelFlags,
+  ...runsChannelFlags,
+  ...buildChannelFlags,
 } as const satisfies Record<Channel, ChannelFlags>;
 
 export const channels = Object.keys(requests) as Channel[];

@@ -6,9 +6,12 @@ import { createAuditHandlers } from './audit-handlers';
 import { createDatasetHandlers } from './datasets-handlers';
 import { createEvalHandlers } from './eval-handlers';
 import { createEmulatorHandlers } from './emulators-handlers';
+import { createRunsHandlers, forwardRunProgress } from './runs-handlers';
+import { createBuildHandlers } from './build-handlers';
 import { appInfo } from '../services/app-info';
 import { openAudit, type AuditLog } from '../services/audit';
 import { createAuditViewer, type AuditViewer } from '../services/audit-viewer';
+import { openRuns, type RunsService } from '../services/runs';
 import type { SettingsStore, SettingsStoreOptions } from '../services/settings';
 import { createAuditedSettingsStore } from '../services/settings-audit';
 
@@ -27,6 +30,8 @@ export interface Services {
   readonly audit: AuditLog;
   /** What the Audit screen reads: this data folder's log, or a record opened in auditor mode. */
   auditView: AuditViewer;
+  /** Tuning runs, opened on first use; their progress goes to `events` as job.progress (kind "tune"). */
+  readonly runs: RunsService;
   /** Closes the audit log and leaves auditor mode (app quit; end of a test). */
   close(): void;
 }
@@ -40,6 +45,14 @@ export function createServices(home: string, options: ServicesOptions): Services
   let audit: AuditLog | undefined;
   const getAudit = (): AuditLog => (audit ??= openAudit(home));
   const auditView = createAuditViewer(home, getAudit);
+  let runs: RunsService | undefined;
+  const getRuns = (): RunsService => {
+    if (!runs) {
+      runs = openRuns(home);
+      forwardRunProgress(runs, options.events);
+    }
+    return runs;
+  };
   return {
     home,
     settings: createAuditedSettingsStore(home, getAudit, options.onSettingsChange),
@@ -48,8 +61,14 @@ export function createServices(home: string, options: ServicesOptions): Services
       return getAudit();
     },
     auditView,
+    get runs() {
+      return getRuns();
+    },
     close() {
       try {
+        // Live runs are asked to stop (each keeps a checkpoint); then their audit handle closes.
+        runs?.close();
+        runs = undefined;
         auditView.close();
       } finally {
         audit?.close();
@@ -72,5 +91,7 @@ export function createHandlers(services: Services): Handlers {
     ...createDatasetHandlers(services),
     ...createEvalHandlers(services),
     ...createEmulatorHandlers(services),
+    ...createRunsHandlers(services),
+    ...createBuildHandlers(services),
   };
 }

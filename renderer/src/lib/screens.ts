@@ -8,6 +8,7 @@ import Settings from '../screens/Settings.svelte';
 import Datasets from '../screens/Datasets.svelte';
 import Evaluate from '../screens/Evaluate.svelte';
 import Emulators from '../screens/Emulators.svelte';
+import Tune from '../screens/Tune.svelte';
 
 export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'audit' | 'settings';
 
@@ -45,11 +46,7 @@ export const screens: Screen[] = [
     id: 'tune',
     label: 'Tune',
     subtitle: 'Tune an adapter on the emulator with your data.',
-    pending: {
-      purpose:
-        'Tune LoRA or full adapter layers with importance-aware sparse tuning (IST), with a live loss curve, the layer-importance heat map, throughput, time left and a cancel button.',
-      commands: ['offsite tune (--model MODEL | --emulator PKG) --data FILE --out DIR'],
-    },
+    component: Tune,
   },
   {
     id: 'evaluate',
