@@ -1,18 +1,39 @@
 // `offsite tune`: LoRA or full-layer tuning with an optional IST / uniform layer sampler, in a job
 // worker, through the same runs service as the app (audit events, metrics, checkpoints).
+//
+// `--emulator PKG` (the data owner's side of offsite-tuning): the package is verified strictly
+// first (services/emulator-trust, the same rules as `offsite eval --emulator`); one from outside the
+// data folder is imported (copied into staging, verified there, filed under <home>/emulators/ —
+// SECURITY.md: packages are only ever loaded from there). Then only its adapter blocks are tuned,
+// with the manifest's recommendedTuning as defaults under the flags. `--sign-key` packages the
+// adapter afterwards as a signed adapter package referencing the emulator (<out>/adapter-package).
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { FormatError } from '../../native-models/formats/errors';
+import { readPackageSigningKey, type EmulatorManifest, type JsonValue, type PackageSigningKey } from '../../native-models/formats/package';
 import { readPeftAdapter } from '../../native-models/formats/peft';
 import { FULL_LAYERS_CONFIG } from '../../native-models/peft/full';
-import { TUNE_DEFAULTS, type TuneConfig } from '../../native-models/tune/config';
-import type { TuneProgress } from '../../native-models/tune/engine';
-import { openRuns, type RunOutcome } from '../services/runs';
+import { TUNE_DEFAULTS, type TuneConfig, type TuneEmulator } from '../../native-models/tune/config';
+import { checkEmulatorLayers, emulatorAdapterBlocks, recommendedSettings, type RecommendedSettings } from '../../native-models/tune/emulator';
+import type { TuneProgress, TuneResult } from '../../native-models/tune/engine';
+import { isImportedEmulator, trustedKeysFor, verifyEmulatorPackage } from '../services/emulator-trust';
+import { buildAdapterPackage, importPackage } from '../services/packages';
+import { openRuns, RUN_FILE, type RunOutcome } from '../services/runs';
+import { ServiceError } from '../services/service-error';
 import { intFlag, numberFlag } from './eval';
-import { CancelledError, UsageError, type Command, type ParsedCommand } from './types';
+import { CancelledError, UsageError, VerificationError, type CliIO, type Command, type ParsedCommand } from './types';
+
+/** Where --sign-key writes the signed adapter package, inside the run folder. */
+export const ADAPTER_PACKAGE_DIR = 'adapter-package';
 
 const FLAGS = {
   model: { type: 'string' },
+  emulator: { type: 'string' },
+  trust: { type: 'string', multiple: true },
+  'allow-unsigned': { type: 'boolean' },
+  reason: { type: 'string' },
+  'sign-key': { type: 'string' },
   data: { type: 'string' },
   out: { type: 'string' },
   'eval-data': { type: 'string' },
@@ -53,11 +74,17 @@ const FLAGS = {
 } as const;
 
 const USAGE = [
-  '  offsite tune --model MODEL --data FILE --out DIR [options]',
-  '  offsite tune --resume DIR',
+  '  offsite tune (--model MODEL | --emulator PKG) --data FILE --out DIR [options]',
+  '  offsite tune --resume DIR [--sign-key KEYFILE]',
   '',
   'Model and data:',
   '  --model MODEL            Hugging Face model folder or llama2.c .bin file',
+  '  --emulator PKG           emulator package: verified first (exit 3 on failure), imported into the data folder,',
+  '                           then only its adapter blocks are tuned (default --peft full, or the package\'s',
+  '                           recommendedTuning; flags override it); the adapter uses the emulator\'s block numbering',
+  '  --trust PUBKEY           trust this signer for --emulator (repeatable; the data folder\'s trusted keys count too)',
+  '  --allow-unsigned --reason TEXT   accept an intact but unsigned or untrusted emulator (recorded in the audit log)',
+  '  --sign-key KEYFILE       after an emulator run, write a signed adapter package to OUT/adapter-package',
   '  --data FILE              training data, JSONL or CSV ({"text"}, {"tokens"}, {"instruction","input","output"}, {"context","choices","label"})',
   '  --eval-data FILE         held-out data: mean token loss before and after tuning',
   '  --out DIR                run folder (new or empty): run.json, checkpoint/, adapter/',
@@ -70,7 +97,8 @@ const USAGE = [
   '  --dropout p              LoRA dropout on the adapter input (default 0.05; 0 = none)',
   '  --targets a,b,...        LoRA modules (LLaMA: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj;',
   '                           GPT-2: c_attn,c_proj,c_fc; default q_proj,v_proj / c_attn)',
-  '  --layers 0,1,...         layers to tune (default: all; required with --peft full); exported as layers_to_transform',
+  '  --layers 0,1,...         layers to tune (default: all; required with --peft full); exported as layers_to_transform;',
+  '                           with --emulator: emulator blocks, a subset of its adapter blocks (default: all of them)',
   '  --init-adapter DIR       start from an existing adapter (its A and B as given; its r, alpha, targets, layers)',
   'Layer sampling (IST):',
   '  --sampler all|ist|uniform  train all layers, IST importance-aware layers (default), or uniform random layers',
@@ -99,7 +127,8 @@ const USAGE = [
   '  --resume DIR             continue an interrupted run from its checkpoint, with its saved settings',
   '  --ep auto|cpu|cuda, --threads N, --json, --home DIR',
   '  Ctrl-C stops after the current step, writes a checkpoint and exits 130.',
-  '  --json: {runId, adapter, finalLoss, tokensPerSecond, steps:[{step, loss, lr, selected}], importance, …}',
+  '  --json: {runId, adapter, finalLoss, tokensPerSecond, steps:[{step, loss, lr, selected}], importance, …;',
+  '          with --emulator also emulator:{manifestSha256, signerKeyId, path}, layerMapping; with --sign-key adapterPackage}',
 ].join('\n');
 
 function listFlag(cmd: ParsedCommand, name: string): string[] | null {
@@ -129,24 +158,66 @@ function choice<T extends string>(cmd: ParsedCommand, name: string, allowed: rea
 
 const unit = (n: number) => n > 0 && n <= 1;
 
-/** Builds the run's settings from the flags (and from --init-adapter where flags are absent). */
-async function configFromFlags(cmd: ParsedCommand): Promise<TuneConfig> {
+/** A verified emulator package the run tunes. */
+interface PreparedEmulator {
+  /** The package folder in the data folder (imported there, or already there). */
+  path: string;
+  manifest: EmulatorManifest;
+  ref: TuneEmulator;
+}
+
+/** The defaults under the flags: TUNE_DEFAULTS, overridden by an emulator's recommendedTuning. */
+function defaultsFor(rec: RecommendedSettings): typeof TUNE_DEFAULTS {
+  const d = TUNE_DEFAULTS;
+  const pick = <K extends keyof RecommendedSettings & keyof typeof TUNE_DEFAULTS>(k: K) => (rec[k] ?? d[k]) as (typeof TUNE_DEFAULTS)[K];
+  return {
+    ...d,
+    rank: pick('rank'),
+    alpha: pick('alpha'),
+    dropout: pick('dropout'),
+    sampler: pick('sampler'),
+    optimizer: pick('optimizer'),
+    lr: pick('lr'),
+    weightDecay: pick('weightDecay'),
+    warmup: pick('warmup'),
+    schedule: pick('schedule'),
+    clip: pick('clip'),
+    batchSize: pick('batchSize'),
+    gradAccum: pick('gradAccum'),
+    ist: { ...d.ist, ratio: rec.istRatio ?? d.ist.ratio },
+  };
+}
+
+/** Builds the run's settings from the flags (and from --init-adapter or the emulator where flags are absent). */
+async function configFromFlags(cmd: ParsedCommand, emu: PreparedEmulator | null): Promise<TuneConfig> {
   const need = (name: string, what: string) => {
     const v = cmd.values[name];
     if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} ${what} is required.`);
     return v;
   };
-  const model = need('model', 'MODEL (a Hugging Face model folder or a llama2.c .bin file)');
+  const model = emu ? emu.path : need('model', 'MODEL (a Hugging Face model folder or a llama2.c .bin file)');
   const data = need('data', 'FILE (JSONL or CSV training data)');
   const out = need('out', 'DIR (the run folder)');
-  const d = TUNE_DEFAULTS;
-  const peft = choice(cmd, 'peft', ['lora', 'full'] as const, 'lora');
+  const rec: RecommendedSettings = emu ? recommendedSettings(emu.manifest).settings : {};
+  const d = defaultsFor(rec);
+  // Offsite-Tuning tunes the adapter blocks' full parameters unless the package recommends otherwise.
+  const peft = choice(cmd, 'peft', ['lora', 'full'] as const, rec.peft ?? (emu ? 'full' : 'lora'));
   const initAdapter = (cmd.values['init-adapter'] as string | undefined) ?? null;
   let rank = intFlag(cmd, 'rank', undefined, 1);
   let alpha = cmd.values.alpha !== undefined ? numberFlag(cmd, 'alpha', d.alpha, (n) => n > 0, 'a number > 0') : undefined;
   let dropout = cmd.values.dropout !== undefined ? numberFlag(cmd, 'dropout', d.dropout, (n) => n >= 0 && n < 1, 'a number from 0 to below 1') : undefined;
-  let targets = listFlag(cmd, 'targets');
+  let targets = listFlag(cmd, 'targets') ?? rec.targets ?? null;
   let layers = layersFlag(cmd);
+  if (emu) {
+    if (layers) {
+      try {
+        checkEmulatorLayers(emu.manifest, layers);
+      } catch (e) {
+        throw new UsageError(`--layers: ${(e as Error).message}`);
+      }
+    }
+    layers ??= rec.layers ?? emulatorAdapterBlocks(emu.manifest);
+  }
   if (initAdapter && peft === 'lora') {
     let a;
     try {
@@ -174,6 +245,7 @@ async function configFromFlags(cmd: ParsedCommand): Promise<TuneConfig> {
   const threads = intFlag(cmd, 'threads', undefined, 1);
   return {
     model,
+    ...(emu ? { emulator: emu.ref } : {}),
     data,
     out,
     evalData: (cmd.values['eval-data'] as string | undefined) ?? null,
@@ -203,11 +275,11 @@ async function configFromFlags(cmd: ParsedCommand): Promise<TuneConfig> {
     warmup: intFlag(cmd, 'warmup', d.warmup, 0)!,
     schedule: choice(cmd, 'schedule', ['constant', 'linear', 'cosine'] as const, d.schedule),
     clip: numberFlag(cmd, 'clip', d.clip, (n) => n >= 0, 'a number ≥ 0 (0 = off)'),
-    steps: stepsGiven ? intFlag(cmd, 'steps', undefined, 1)! : null,
-    epochs: stepsGiven ? null : epochsGiven ? numberFlag(cmd, 'epochs', 1, (n) => n > 0, 'a number > 0') : d.epochs,
+    steps: stepsGiven ? intFlag(cmd, 'steps', undefined, 1)! : epochsGiven ? null : (rec.steps ?? null),
+    epochs: stepsGiven ? null : epochsGiven ? numberFlag(cmd, 'epochs', 1, (n) => n > 0, 'a number > 0') : rec.steps !== undefined ? null : (rec.epochs ?? d.epochs),
     batchSize: intFlag(cmd, 'batch-size', d.batchSize, 1)!,
     gradAccum: intFlag(cmd, 'grad-accum', d.gradAccum, 1)!,
-    seqLen: intFlag(cmd, 'seq-len', undefined, 2) ?? null,
+    seqLen: intFlag(cmd, 'seq-len', undefined, 2) ?? rec.seqLen ?? null,
     seed: intFlag(cmd, 'seed', d.seed, 0)!,
     shuffle: cmd.values['no-shuffle'] !== true,
     lossOnPrompt: cmd.values['loss-on-prompt'] === true,
@@ -274,6 +346,66 @@ function progressPrinter(io: { err(t: string): void; isTTY: boolean }) {
 
 const BAD_INPUT = new Set(['RangeError', 'FormatError', 'DataFileError', 'UnsupportedModelError', 'ServiceError', 'UsageError']);
 
+const sentence = (s: string): string => (/[.!?]$/.test(s) ? s : `${s}.`);
+const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
+
+/**
+ * Verifies --emulator strictly before anything is trained: one already in the data folder is
+ * verified again in place; any other is imported (copied to staging, verified there, filed), and
+ * the run uses the imported copy. A failure is exit 3 with the failed step.
+ */
+async function prepareEmulator(cmd: ParsedCommand, io: CliIO, pkg: string): Promise<PreparedEmulator> {
+  const allow = cmd.values['allow-unsigned'] === true;
+  const reason = typeof cmd.values.reason === 'string' ? cmd.values.reason.trim() : '';
+  if (allow && !reason) throw new UsageError('--allow-unsigned needs --reason TEXT saying why this emulator is accepted without a trusted signature (it goes into the audit log).');
+  if (!allow && cmd.values.reason !== undefined) throw new UsageError('--reason is only used with --allow-unsigned.');
+  const src = resolve(pkg);
+  if (!existsSync(src)) throw new UsageError(`The emulator package ${pkg} does not exist.`);
+  const trustedKeys = trustedKeysFor(cmd.home, list(cmd.values.trust));
+  const override = allow ? { reason } : undefined;
+  if (isImportedEmulator(cmd.home, src)) {
+    const report = await verifyEmulatorPackage(src, { trustedKeys, home: cmd.home, signal: io.signal, ...(override ? { allowUnsigned: override } : {}) });
+    if (!report.ok || report.manifest?.kind !== 'emulator' || !report.manifestSha256) throw new VerificationError(`${sentence(report.verdict)} Nothing was tuned.`);
+    io.err(sentence(report.verdict));
+    return { path: src, manifest: report.manifest, ref: { manifestSha256: report.manifestSha256, signerKeyId: report.signer?.keyId ?? null, override: report.override?.reason ?? null } };
+  }
+  io.err(`Verifying and importing the emulator package ${pkg}…`);
+  const r = await importPackage(cmd.home, src, { trustedKeys, kind: 'emulator', signal: io.signal, ...(override ? { override } : {}) });
+  const report = r.report;
+  if (!r.ok || !r.path || report.manifest?.kind !== 'emulator' || !report.manifestSha256) {
+    throw new VerificationError(`${sentence(report.verdict)} Nothing was tuned (audit event #${r.event.seq} ${r.event.action}).`);
+  }
+  io.err(`${sentence(report.verdict)} Imported as ${r.path} (audit event #${r.event.seq}).`);
+  return { path: r.path, manifest: report.manifest, ref: { manifestSha256: report.manifestSha256, signerKeyId: report.signer?.keyId ?? null, override: report.override?.reason ?? null } };
+}
+
+/** The training summary an adapter package carries (never the data itself). */
+function trainingSummary(runId: string, c: TuneConfig, r: TuneResult): { [key: string]: JsonValue } {
+  return {
+    runId,
+    peft: r.peft,
+    sampler: c.sampler,
+    steps: r.stepsDone,
+    finalLoss: r.finalLoss,
+    tunedBlocks: r.tunableLayers,
+    layerMapping: (r.layerMapping ?? []).map((m) => ({ adapterLayer: m.adapterLayer, modelLayer: m.modelLayer })),
+    ...(r.peft === 'lora' ? { rank: c.rank, alpha: c.alpha, targets: c.targets } : {}),
+  };
+}
+
+async function signingKeyFlag(cmd: ParsedCommand): Promise<PackageSigningKey | null> {
+  const v = cmd.values['sign-key'];
+  if (v === undefined) return null;
+  if (typeof v !== 'string' || v === '') throw new UsageError('--sign-key needs the private KEYFILE written by "offsite keygen".');
+  if (!existsSync(v)) throw new UsageError(`The signing key ${v} does not exist; create one with offsite keygen --out KEYFILE.`);
+  try {
+    return await readPackageSigningKey(v);
+  } catch (e) {
+    if (e instanceof FormatError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 export const tuneCommand: Command = {
   name: 'tune',
   summary: 'tune an adapter (LoRA or full layers, optionally with IST) on local data',
@@ -281,14 +413,46 @@ export const tuneCommand: Command = {
   options: FLAGS,
   async run(cmd, io) {
     const resumeDir = cmd.values.resume as string | undefined;
+    let resumedConfig: TuneConfig | null = null;
     if (resumeDir !== undefined) {
-      const extra = Object.keys(cmd.values).filter((k) => cmd.values[k] !== undefined && !['resume', 'json', 'home', 'help'].includes(k));
+      const extra = Object.keys(cmd.values).filter((k) => cmd.values[k] !== undefined && !['resume', 'json', 'home', 'help', 'sign-key'].includes(k));
       if (extra.length) throw new UsageError(`--resume continues with the run's saved settings; leave out --${extra[0]}.`);
+      try {
+        resumedConfig = (JSON.parse(readFileSync(join(resumeDir, RUN_FILE), 'utf8')) as { config?: TuneConfig }).config ?? null;
+      } catch {
+        resumedConfig = null; // runs.resume says what is wrong with the folder
+      }
+      if (cmd.values['sign-key'] !== undefined && !resumedConfig?.emulator) throw new UsageError('--sign-key packages an adapter tuned on an emulator; this run folder holds no emulator run.');
+    } else {
+      const model = cmd.values.model;
+      const emulator = cmd.values.emulator;
+      if (model === undefined && emulator === undefined) throw new UsageError('--model MODEL (a Hugging Face model folder or a llama2.c .bin file) or --emulator PKG (an emulator package) is required.');
+      if (model !== undefined && emulator !== undefined) throw new UsageError('Give either --model MODEL or --emulator PKG, not both.');
+      if (emulator === undefined) {
+        const stray = ['trust', 'allow-unsigned', 'reason', 'sign-key'].find((k) => cmd.values[k] !== undefined);
+        if (stray) throw new UsageError(`--${stray} applies to --emulator only${stray === 'sign-key' ? ' (an adapter package references the emulator it was tuned on)' : ''}.`);
+      }
+      if (typeof emulator === 'string' && emulator === '') throw new UsageError('--emulator needs the emulator package folder.');
+    }
+    // Read the signing key before training, so a bad key fails in seconds, not after the run.
+    const signingKey = await signingKeyFlag(cmd);
+    let emu: PreparedEmulator | null = null;
+    if (resumeDir === undefined && typeof cmd.values.emulator === 'string') {
+      try {
+        emu = await prepareEmulator(cmd, io, cmd.values.emulator);
+      } catch (e) {
+        if (e instanceof ServiceError) throw new UsageError(e.message);
+        if ((e as Error)?.name === 'AbortError') throw new CancelledError('Cancelled while verifying the emulator; nothing was tuned.');
+        throw e;
+      }
+      const ignored = recommendedSettings(emu.manifest).ignored;
+      if (ignored.length) io.err(`The emulator's recommendedTuning has settings this version does not use: ${ignored.join(', ')}.`);
     }
     const runs = openRuns(cmd.home);
     const print = progressPrinter(io);
     try {
-      const started = resumeDir !== undefined ? await runs.resume(resumeDir) : await runs.start(await configFromFlags(cmd));
+      const config = resumeDir !== undefined ? resumedConfig : await configFromFlags(cmd, emu);
+      const started = resumeDir !== undefined ? await runs.resume(resumeDir) : await runs.start(config!);
       const off = runs.onProgress((e) => {
         if (e.runId === started.runId) print(e.progress);
       });
@@ -311,6 +475,18 @@ export const tuneCommand: Command = {
         throw new Error(outcome.error);
       }
       const r = outcome.result;
+      let adapterPackage: Awaited<ReturnType<typeof buildAdapterPackage>> | null = null;
+      if (signingKey && config?.emulator && r.adapter) {
+        io.err('Writing the signed adapter package…');
+        adapterPackage = await buildAdapterPackage(cmd.home, {
+          adapterDir: r.adapter,
+          emulatorDir: config.model,
+          out: join(out, ADAPTER_PACKAGE_DIR),
+          signingKey,
+          training: trainingSummary(started.runId, config, r),
+          runId: started.runId,
+        });
+      }
       if (cmd.json) {
         io.out(
           JSON.stringify({
@@ -326,11 +502,15 @@ export const tuneCommand: Command = {
             peft: r.peft,
             parameterCount: r.parameterCount,
             executionProvider: r.provider,
+            ...(config?.emulator ? { emulator: { manifestSha256: config.emulator.manifestSha256, signerKeyId: config.emulator.signerKeyId, override: config.emulator.override, path: config.model }, layerMapping: r.layerMapping ?? [] } : {}),
+            ...(adapterPackage ? { adapterPackage: { path: adapterPackage.dir, manifestSha256: adapterPackage.manifestSha256, signerKeyId: adapterPackage.signerKeyId, auditSeq: adapterPackage.event.seq } } : {}),
           }),
         );
       } else {
         const lines = [`Adapter written to ${r.adapter} (run ${started.runId}).`, `${r.stepsDone} updates, final batch loss ${r.finalLoss?.toFixed(5) ?? '—'}, ${Math.round(r.tokensPerSecond)} tokens/s on ${r.provider.toUpperCase()}.`];
         if (r.evalLossBefore !== null && r.evalLossAfter !== null) lines.push(`Held-out loss ${r.evalLossBefore.toFixed(5)} → ${r.evalLossAfter.toFixed(5)}.`);
+        if (r.layerMapping?.length) lines.push(`Emulator blocks → full-model layers: ${r.layerMapping.map((m) => `${m.adapterLayer} → ${m.modelLayer}`).join(', ')} (offsite plugin maps them through the emulator's layer map).`);
+        if (adapterPackage) lines.push(`Signed adapter package: ${adapterPackage.dir} (manifest ${adapterPackage.manifestSha256.slice(0, 16)}…, key ${adapterPackage.signerKeyId}, audit event #${adapterPackage.event.seq}).`);
         io.out(lines.join('\n'));
       }
       return 0;

@@ -16,9 +16,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { basename, relative, resolve, sep, isAbsolute } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { FormatError } from '../../native-models/formats/errors';
-import { verifyPackage, type PackageVerifyReport, type TrustedKeyLike } from '../../native-models/formats/package';
+import type { PackageVerifyReport, TrustedKeyLike } from '../../native-models/formats/package';
 import { startJob, type JobHandle } from '../../native-models/runtime/jobs';
 import type { SessionSettings } from '../../native-models/runtime/session';
 import { EvalInputError, headlineValue, type EvalProgress, type EvaluationResult, type EvaluationSpec } from '../../native-models/eval/evaluate';
@@ -31,8 +31,8 @@ import {
   type ResultsTableRow,
 } from '../ipc/eval-contract';
 import type { AuditLog, DigestValue, JsonValue } from './audit';
+import { verifyEmulatorPackage } from './emulator-trust';
 import { hashPath } from './hashing';
-import { packagesDir } from './packages';
 import { ServiceError } from './service-error';
 
 export type { EvaluationView, ResultsTableRow, ResultColumn } from '../ipc/eval-contract';
@@ -93,11 +93,6 @@ export function inferColumn(kind: 'model' | 'emulator', hasAdapter: boolean): Re
   return hasAdapter ? null : 'fullZS';
 }
 
-function inside(child: string, parent: string): boolean {
-  const r = relative(parent, child);
-  return r !== '' && !r.startsWith(`..${sep}`) && r !== '..' && !isAbsolute(r);
-}
-
 /** Checks and hashes what an evaluation reads; verifies an emulator package. */
 export async function prepareEvaluation(req: EvaluationRequest, opts: PrepareOptions = {}): Promise<PreparedEvaluation> {
   if ((req.model === undefined) === (req.emulator === undefined)) throw new ServiceError('Give either a model or an emulator package to evaluate, not both and not neither.');
@@ -114,11 +109,9 @@ export async function prepareEvaluation(req: EvaluationRequest, opts: PrepareOpt
     kind = 'emulator';
     sourcePath = resolve(req.emulator!);
     if (!existsSync(sourcePath)) throw new ServiceError(`The emulator package ${req.emulator} does not exist.`);
-    // An emulator imported into the data folder passed verification there (its override, if any,
-    // is in the import event); it is verified again here, and its signer need not be re-trusted.
-    const imported = opts.home !== undefined && inside(sourcePath, resolve(packagesDir(opts.home, 'emulator')));
-    const allowUnsigned = opts.allowUnsigned ?? (imported ? { reason: 'imported into this data folder earlier (see its emulator.imported event)' } : undefined);
-    const report = await verifyPackage(sourcePath, { trustedKeys: opts.trustedKeys ?? [], expectKind: 'emulator', ...(allowUnsigned ? { allowUnsigned } : {}) });
+    // Shared with `offsite tune --emulator` (services/emulator-trust): an emulator imported into the
+    // data folder is verified again, and its signer need not be re-trusted.
+    const report = await verifyEmulatorPackage(sourcePath, { trustedKeys: opts.trustedKeys ?? [], ...(opts.allowUnsigned ? { allowUnsigned: opts.allowUnsigned } : {}), ...(opts.home !== undefined ? { home: opts.home } : {}) });
     if (!report.ok || !report.manifestSha256) throw new EvaluationVerificationError(report);
     emulator = { manifestSha256: report.manifestSha256, signerKeyId: report.signer?.keyId ?? null, override: report.override?.reason ?? null };
     inputs.emulator = report.manifestSha256;

@@ -175,14 +175,23 @@ export class RunsService {
       const meta = JSON.parse(await readFile(join(checkpointDir(config.out), 'checkpoint.json'), 'utf8')) as { step?: unknown };
       resumedFrom = typeof meta.step === 'number' ? meta.step : null;
     }
+    const em = config.emulator ?? null;
     this.audit.startRun({
       runId,
       kind: 'tune',
       config: config as unknown as Record<string, JsonValue>,
-      inputs: file.inputs,
+      // An emulator run names the package by its manifest hash (its identity) besides the folder digest.
+      inputs: em ? { ...file.inputs, emulator: em.manifestSha256 } : file.inputs,
       output: config.out,
       executionProvider: provider,
-      details: { resumed_from_step: resumedFrom ?? undefined, model_name: basename(config.model), data_name: basename(config.data) },
+      ...(em ? { emulatorId: em.manifestSha256 } : {}),
+      ...(em?.override ? { reason: em.override } : {}),
+      details: {
+        resumed_from_step: resumedFrom ?? undefined,
+        model_name: basename(config.model),
+        data_name: basename(config.data),
+        ...(em ? { emulator: { manifest_sha256: em.manifestSha256, signer_key_id: em.signerKeyId, override: em.override, adapter_blocks: config.layers } } : {}),
+      },
     });
     const jobInput: TuneJobInput = { config, options: { resume, ...(stopAfterSteps !== undefined ? { stopAfterSteps } : {}) } };
     const entry = { handle: undefined as unknown as JobHandle<TuneResult>, lastStep: null as RunView['lastStep'] };
@@ -290,5 +299,6 @@ function summary(r: TuneResult): Record<string, JsonValue> {
     importance: r.importance,
     peft: r.peft,
     parameter_count: r.parameterCount,
+    ...(r.layerMapping ? { layer_mapping: r.layerMapping.map((m) => ({ adapter_layer: m.adapterLayer, model_layer: m.modelLayer })) } : {}),
   };
 }

@@ -14,6 +14,7 @@ import { SafetensorsFile, type TensorInfo, type TensorSource } from './safetenso
 import { INDEX_FILE, ShardedSafetensors } from './sharded';
 import { loadTokenizer } from './tokenizer';
 import { packageDetector } from './package-describe';
+import { fullAdapterDetector } from './full-adapter';
 
 /** A JSON-ready description; `kind` says which detector produced it. */
 export interface Description {
@@ -248,7 +249,7 @@ export const pickleDetector: Detector = {
 };
 
 /** Tried in order; the first whose `matches` holds describes the path. Folders with several marker files go to the most specific kind first. */
-export const detectors: Detector[] = [packageDetector, peftDetector, hfDetector, shardedDetector, safetensorsDetector, llama2cDetector, pickleDetector];
+export const detectors: Detector[] = [packageDetector, peftDetector, fullAdapterDetector, hfDetector, shardedDetector, safetensorsDetector, llama2cDetector, pickleDetector];
 
 /** Describes PATH with the first matching detector, or says which kinds it could have been. */
 export async function describePath(path: string): Promise<{ description: Description; text: string }> {

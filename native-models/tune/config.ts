@@ -4,9 +4,20 @@
 import { IST_DEFAULTS, type SamplerKind } from '../train/ist';
 import type { DecayKind } from '../train/schedule';
 
+/** The emulator package a run tunes (set by the caller after verifying the package). */
+export interface TuneEmulator {
+  /** SHA-256 of the package's manifest.json bytes: its identity. */
+  manifestSha256: string;
+  signerKeyId: string | null;
+  /** Why an unsigned or untrusted package was accepted (the user's override), else null. */
+  override: string | null;
+}
+
 export interface TuneConfig {
-  /** Hugging Face model folder or llama2.c .bin file. */
+  /** Hugging Face model folder or llama2.c .bin file; for an emulator run, the verified emulator package folder. */
   model: string;
+  /** Set for an emulator run: `model` is an emulator package and `layers` are its adapter blocks (emulator numbering). */
+  emulator?: TuneEmulator | null;
   /** Training data (JSONL or CSV). */
   data: string;
   /** Held-out data whose mean token loss is measured before and after tuning. */
@@ -100,6 +111,10 @@ export function checkTuneConfig(c: TuneConfig): void {
   if (!c.model) throw new RangeError('Name the model to tune.');
   if (!c.data) throw new RangeError('Name the training data file.');
   if (!c.out) throw new RangeError('Name the output folder.');
+  if (c.emulator) {
+    if (!/^[0-9a-f]{64}$/.test(c.emulator.manifestSha256)) throw new RangeError('The emulator is named by the 64 hex digits of its manifest SHA-256.');
+    if (!c.layers || c.layers.length === 0) throw new RangeError('An emulator run tunes its adapter blocks; name them (--layers) or take them from the emulator.');
+  }
   if (c.peft !== 'lora' && c.peft !== 'full') throw new RangeError(`The PEFT method must be lora or full, not "${String(c.peft)}".`);
   if (c.peft === 'full' && (!c.layers || c.layers.length === 0)) throw new RangeError('Full-parameter tuning needs the layers to tune (--layers 0,1,…).');
   if (c.peft === 'full' && c.dropout > 0) throw new RangeError('Dropout applies to LoRA only; use --dropout 0 with --peft full.');

@@ -25,6 +25,7 @@ import { compileEvalStep, type EvalStep } from '../train/eval-step';
 import { cloneState, compileTrainStep, type Batch, type BlockBoundary, type ParamInit, type TrainState } from '../train/train-step';
 import { readCheckpoint, writeCheckpoint, type StepRecord } from './checkpoint';
 import { checkTuneConfig, type TuneConfig } from './config';
+import { layerMappingOf, loadTuningEmulator } from './emulator';
 import { join } from 'node:path';
 
 /** What the worker streams to the main process (and the CLI prints). */
@@ -77,6 +78,8 @@ export interface TuneResult {
   provider: string;
   peft: 'lora' | 'full';
   parameterCount: number;
+  /** Emulator runs: each tuned emulator block and the full model's layer it stands for (the emulator's layer map). */
+  layerMapping?: Array<{ adapterLayer: number; modelLayer: number }>;
 }
 
 export interface TuneHooks {
@@ -221,8 +224,13 @@ async function loadData(path: string, model: LoadedModel, c: TuneConfig): Promis
 export async function runTuning(c: TuneConfig, hooks: TuneHooks = {}, o: TuneRunOptions = {}): Promise<TuneResult> {
   checkTuneConfig(c);
   const say = (message: string) => hooks.progress?.({ kind: 'status', message });
-  say(`Loading ${basename(c.model)}…`);
-  const model = await loadModel(c.model);
+  say(`Loading ${c.emulator ? `the emulator ${c.emulator.manifestSha256.slice(0, 16)}…` : basename(c.model)}…`);
+  // An emulator run: the middle (kept, compressed, harmonizer blocks) is frozen like any
+  // non-adapter weight; only the adapter blocks named in c.layers get parameters.
+  const emu = c.emulator ? await loadTuningEmulator(c) : null;
+  const model = emu ? emu.model : await loadModel(c.model);
+  const layerMapping = emu ? layerMappingOf(emu.manifest, c.layers!) : undefined;
+  const baseName = emu ? (emu.manifest.sourceModel.name ?? `emulator ${emu.manifestSha256.slice(0, 16)}`) : basename(c.model);
   const limit = contextLimit(model);
   const seqLen = c.seqLen ?? Math.min(256, limit);
   if (seqLen > limit) throw new RangeError(`The sequence length ${seqLen} exceeds the model's context of ${limit} positions.`);
@@ -392,6 +400,7 @@ export async function runTuning(c: TuneConfig, hooks: TuneHooks = {}, o: TuneRun
       provider: ts.provider.chosen,
       peft: adapter.kind,
       parameterCount,
+      ...(layerMapping ? { layerMapping } : {}),
     };
     if (stopped) return { status: 'cancelled', adapter: null, evalLossAfter: null, ...base };
     let evalLossAfter: number | null = null;
@@ -401,7 +410,7 @@ export async function runTuning(c: TuneConfig, hooks: TuneHooks = {}, o: TuneRun
       hooks.progress?.({ kind: 'evaluated', when: 'after', loss: r.loss, tokens: r.tokens });
     }
     const out = adapterDir(c.out);
-    await exportAdapter(out, model, adapter, cloneState(state).params, c);
+    await exportAdapter(out, model, adapter, cloneState(state).params, c, baseName);
     return { status: 'finished', adapter: out, evalLossAfter, ...base };
   } finally {
     await ts.dispose();
@@ -410,8 +419,7 @@ export async function runTuning(c: TuneConfig, hooks: TuneHooks = {}, o: TuneRun
 }
 
 /** Writes the adapter folder atomically: a PEFT LoRA adapter, or the tuned layers' weights. */
-export async function exportAdapter(dir: string, model: LoadedModel, adapter: Adapter, params: TrainState['params'], c: Pick<TuneConfig, 'model'>): Promise<void> {
-  const baseName = basename(c.model);
+export async function exportAdapter(dir: string, model: LoadedModel, adapter: Adapter, params: TrainState['params'], c: Pick<TuneConfig, 'model'>, baseName = basename(c.model)): Promise<void> {
   if (adapter.kind === 'full') {
     const tensors = new Map(adapter.full!.names.map((n) => [n, { data: Float32Array.from(params[n]!), shape: adapter.initial.get(n)!.shape }]));
     await writeFullLayersAdapter(dir, { format: 'full-layers', model_type: model.spec.modelType, base_model_name_or_path: baseName, layers: adapter.full!.layers }, tensors, true);

@@ -1,3 +1,4 @@
 export * from './config';
 export * from './checkpoint';
 export * from './engine';
+export * from './emulator';
