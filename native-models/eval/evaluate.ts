@@ -3,11 +3,10 @@
 // apply the adapter, then perplexity, multiple choice or exact match with progress after every
 // batch. Verifying an emulator package (hashes, signer) is the caller's job: it needs the trusted
 // keys of the data folder, which the engine does not see.
-import { dirname, join, basename } from 'node:path';
+import { basename } from 'node:path';
 import type { LoadedTokenizer } from '../formats/tokenizer';
-import { FormatError } from '../formats/errors';
-import { readPackageManifest } from '../formats/package';
 import { loadModel, type LoadedModel } from '../models/load';
+import { loadEmulator } from '../scaleot/emulator';
 import { ModelRunner } from '../models/runner';
 import type { ProviderName } from '../runtime/providers';
 import type { SessionSettings } from '../runtime/session';
@@ -77,14 +76,6 @@ export function modelContext(m: LoadedModel): number {
   return s.family === 'llama' && s.slidingWindow !== null ? Math.min(s.maxPositions, s.slidingWindow) : s.maxPositions;
 }
 
-/** The model folder inside an emulator package (manifest.json names its config.json). */
-export async function emulatorModelPath(pkg: string): Promise<string> {
-  const { manifest } = await readPackageManifest(pkg);
-  if (manifest.kind !== 'emulator') throw new FormatError('eval.not-emulator', `${basename(pkg)} is an ${manifest.kind} package, not an emulator package.`, pkg);
-  if (!manifest.model.config) throw new FormatError('eval.emulator-model', `${basename(pkg)}: the manifest names no model config.json, so the emulator cannot be loaded.`, pkg);
-  return join(pkg, dirname(manifest.model.config));
-}
-
 function needTokenizer(m: LoadedModel, metric: EvalMetric): LoadedTokenizer {
   if (!m.tokenizer) throw new EvalInputError(`${METRIC_LABELS[metric]} needs the model's tokenizer.json, and ${basename(m.source.path)} has none; add it to the model folder.`);
   return m.tokenizer;
@@ -97,9 +88,10 @@ export async function runEvaluation(spec: EvaluationSpec, hooks: EvaluationHooks
   say('loading', 0, null, `Reading ${basename(spec.data)}`);
   const task = await readEvalTask(spec.data, spec.metric ? { metric: spec.metric } : {});
   hooks.signal?.throwIfAborted();
-  const modelPath = spec.source.kind === 'emulator' ? await emulatorModelPath(spec.source.path) : spec.source.path;
   say('loading', 0, null, `Loading ${basename(spec.source.path)}`);
-  let model = await loadModel(modelPath);
+  // An emulator runs through its own loader: harmonizer and rank-compressed blocks are not plain
+  // LLaMA blocks, and its family wrapper builds them.
+  let model: LoadedModel = spec.source.kind === 'emulator' ? await loadEmulator(spec.source.path) : await loadModel(spec.source.path);
   let applied: AppliedAdapter | null = null;
   if (spec.adapter) {
     say('loading', 0, null, `Applying the adapter ${basename(spec.adapter)}`);

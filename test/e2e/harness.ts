@@ -210,6 +210,8 @@ export async function openStudio(browser: Browser, server: RendererServer, optio
     },
     async close() {
       await context.close();
+      // Close the services' database handles and job hosts before the data folder goes away.
+      services.close();
       if (ownHome) rmSync(home, { recursive: true, force: true });
     },
   };
