@@ -11,7 +11,8 @@ import { repoRoot, useStudioSuite, type Studio } from './harness';
 const suite = useStudioSuite();
 
 const SCREENS = ['Home', 'Emulators', 'Datasets', 'Tune', 'Evaluate', 'Build emulator', 'Plug-in', 'Audit', 'Settings'];
-const PENDING = ['Build emulator', 'Plug-in'];
+// Every screen's feature has landed; a new screen without one goes here.
+const PENDING: string[] = [];
 
 function settingsOnDisk(home: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(home, 'settings.json'), 'utf8')) as Record<string, unknown>;

@@ -9,6 +9,8 @@ import Datasets from '../screens/Datasets.svelte';
 import Evaluate from '../screens/Evaluate.svelte';
 import Emulators from '../screens/Emulators.svelte';
 import Tune from '../screens/Tune.svelte';
+import BuildEmulator from '../screens/BuildEmulator.svelte';
+import PlugIn from '../screens/PlugIn.svelte';
 
 export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'audit' | 'settings';
 
@@ -58,19 +60,13 @@ export const screens: Screen[] = [
     id: 'build',
     label: 'Build emulator',
     subtitle: 'Compress a full model into a signed emulator.',
-    pending: {
-      purpose: 'Build an emulator from a full model with ScaleOT (or uniform LayerDrop), showing layer importance, size, and the privacy and utility figures, then sign it.',
-      commands: ['offsite emulator build --model MODEL --out PKG --sign-key KEYFILE'],
-    },
+    component: BuildEmulator,
   },
   {
     id: 'plugin',
     label: 'Plug-in',
     subtitle: 'Plug a returned adapter into the full model.',
-    pending: {
-      purpose: 'Verify an adapter returned by the data owner and plug it into the full model, optionally merging its weights.',
-      commands: ['offsite plugin --model MODEL --adapter DIR --out DIR [--merge]'],
-    },
+    component: PlugIn,
   },
   {
     id: 'audit',
