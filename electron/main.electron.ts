@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { EVENT_CHANNEL, INVOKE_CHANNEL } from './ipc/electron-channels';
 import { createGateway } from './ipc/gateway';
 import { createServices, type EventSink } from './ipc/handlers';
+import { stopBuilds } from './ipc/build-handlers';
 import { resolveHome } from './services/home';
 import { readRendererFile } from './services/renderer-files';
 
@@ -57,8 +58,18 @@ function serveRenderer(): void {
 
 function openGateway(): void {
   const services = createServices(resolveHome(process.env.OFFSITE_HOME), { events });
-  // Flushes buffered metrics, closes the audit database and removes auditor-mode staging copies.
-  app.on('will-quit', () => services.close());
+  // A running emulator build is cancelled first (the cancellation is an audit event), then the
+  // services flush buffered metrics, close the audit database and remove auditor-mode staging copies.
+  let quitting = false;
+  app.on('will-quit', (event) => {
+    if (quitting) return;
+    quitting = true;
+    event.preventDefault();
+    void stopBuilds(services).finally(() => {
+      services.close();
+      app.quit();
+    });
+  });
   const gateway = createGateway(services, {
     appOrigin: APP_ORIGIN,
     onInternalError: (channel, error) => console.error(`[ipc ${channel}]`, error),

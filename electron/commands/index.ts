@@ -8,5 +8,12 @@ import { keygenCommand } from './keygen';
 import { demoCommand } from './demo';
 import { evalCommand } from './eval';
 import { generateCommand } from './generate';
+import { tuneCommand } from './tune';
+import { emulatorCommands } from './emulator';
+import { adapterCommands } from './adapter';
+import { datasetCommands } from './dataset';
+import { emulatorBuildCommand } from './emulator-build';
+import { pluginCommand } from './plugin';
+import { tableCommand } from './table';
 
-export const commands: Command[] = [infoCommand, demoCommand, keygenCommand, ...auditCommands, inspectCommand, evalCommand, generateCommand];
+export const commands: Command[] = [infoCommand, demoCommand, keygenCommand, ...auditCommands, inspectCommand, evalCommand, generateCommand, ...datasetCommands, ...emulatorCommands, emulatorBuildCommand, ...adapterCommands, tuneCommand, pluginCommand, tableCommand];
