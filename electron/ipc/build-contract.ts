@@ -1,28 +1,11 @@
 // The model owner's part of the IPC contract: building an emulator (emulatorBuild.*) and plugging a
 // returned adapter into the full model (plugin.run). contract.ts spreads these into its one
-// channel map. Like contract.ts, this file imports nothing but zod (the renderer imports it
+// channel map. Like contract.ts, this file imports nothing but zod and schemas.ts (the renderer imports it
 // type-only, the e2e bridge bundles it). Settings a build request leaves out take BUILD_DEFAULTS
 // (native-models/scaleot/build.ts), which the form reads through emulatorBuild.defaults, so the
 // screen and `offsite emulator build` start from the same numbers.
 import { z } from 'zod';
-
-const noRequest = z.undefined({ error: 'This call takes no request.' });
-const MAX_PATH = 4096;
-
-function fullPath(what: string, example: string) {
-  return z
-    .string({ error: `The ${what} must be text.` })
-    .trim()
-    .min(1, { error: `Give the ${what}.` })
-    .max(MAX_PATH, { error: `The ${what} is longer than ${MAX_PATH} characters.` })
-    .refine((p) => /^(\/|[A-Za-z]:[\\/]|\\\\)/.test(p), { error: `The ${what} must be a full path, such as ${example}.` })
-    .refine((p) => !p.includes('\u0000'), { error: `The ${what} must not contain a NUL character.` });
-}
-
-function wholeNumber(what: string, min: number, max: number) {
-  const sentence = `The ${what} must be a whole number from ${min} to ${max}.`;
-  return z.number({ error: sentence }).int({ error: sentence }).min(min, { error: sentence }).max(max, { error: sentence });
-}
+import { noRequest, fullPath, wholeNumber } from './schemas';
 
 function ratio(what: string, minOpen: boolean) {
   const sentence = `The ${what} must be a number ${minOpen ? 'above 0' : 'from 0'} ${minOpen ? 'and at most 1' : 'to 1'}.`;

@@ -6,13 +6,14 @@
 //
 // Channel names are `namespace.method` (one dot); the renderer calls them as
 // `window.offsite.namespace.method(request)`. This file must stay importable from the renderer
-// (type-only) and from the e2e bridge, so it imports nothing but zod (and its siblings
-// audit-contract.ts and datasets-contract.ts, which import nothing but zod either).
+// (type-only) and from the e2e bridge, so it imports nothing but zod (and schemas.ts and its sibling
+// *-contract.ts files, which import nothing else either).
 //
 // Every channel also declares in `channelFlags` whether it mutates: starts a job or changes the
 // data folder (settings, keys, imports, exports, runs). The gateway refuses mutating channels
 // while auditor mode is on. The compiler insists that every channel makes that choice.
 import { z } from 'zod';
+import { noRequest } from './schemas';
 import { auditChannelFlags, auditRequests, type AuditResponses } from './audit-contract';
 import { datasetChannelFlags, datasetRequests, type DatasetResponses } from './datasets-contract';
 import { evalChannelFlags, evalRequests, type EvalResponses } from './eval-contract';
@@ -99,8 +100,6 @@ export interface AppInfo {
   /** The data folder: audit database, keys, imported packages, runs, settings. */
   dataFolder: string;
 }
-
-const noRequest = z.undefined({ error: 'This call takes no request.' });
 
 // ── Request channels ─────────────────────────────────────────────────────────────────────────
 

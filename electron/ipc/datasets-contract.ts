@@ -1,24 +1,10 @@
 // The datasets part of the IPC contract: request schemas and response types of the datasets.*
 // channels. contract.ts spreads these into its one channel map. Like contract.ts, this file
-// imports nothing but zod (the renderer imports it type-only, the e2e bridge bundles it).
+// imports nothing but zod and schemas.ts (the renderer imports it type-only, the e2e bridge bundles it).
 // The shapes mirror native-models/data (DataSummary); services/datasets.ts assigns one to the
 // other, so the compiler notices when they drift apart.
 import { z } from 'zod';
-
-const noRequest = z.undefined({ error: 'This call takes no request.' });
-
-const MAX_PATH = 4096;
-
-/** A path the main process can use without guessing a working folder: absolute on any platform. */
-function fullPath(what: string, example: string) {
-  return z
-    .string({ error: `The ${what} must be text.` })
-    .trim()
-    .min(1, { error: `Give the ${what}.` })
-    .max(MAX_PATH, { error: `The ${what} is longer than ${MAX_PATH} characters.` })
-    .refine((p) => /^(\/|[A-Za-z]:[\\/]|\\\\)/.test(p), { error: `The ${what} must be a full path, such as ${example}.` })
-    .refine((p) => !p.includes('\u0000'), { error: `The ${what} must not contain a NUL character.` });
-}
+import { noRequest, fullPath } from './schemas';
 
 const dataFile = () => fullPath('path of the data file', '/media/usb/train.jsonl');
 

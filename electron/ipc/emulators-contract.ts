@@ -1,25 +1,12 @@
 // The emulators part of the IPC contract: request schemas and response types of the emulators.*
 // and adapters.* channels. contract.ts spreads these into its one channel map. Like contract.ts,
-// this file imports nothing but zod (the renderer imports it type-only, the e2e bridge bundles it).
+// this file imports nothing but zod and schemas.ts (the renderer imports it type-only, the e2e bridge bundles it).
 // The shapes mirror native-models/formats/package (PackageVerifyReport, the manifests);
 // services/emulator-library.ts assigns one to the other, so the compiler notices when they drift.
 import { z } from 'zod';
+import { noRequest, fullPath } from './schemas';
 
-const noRequest = z.undefined({ error: 'This call takes no request.' });
-
-const MAX_PATH = 4096;
 export const MAX_OVERRIDE_REASON = 1000;
-
-/** A path the main process can use without guessing a working folder: absolute on any platform. */
-function fullPath(what: string, example: string) {
-  return z
-    .string({ error: `The ${what} must be text.` })
-    .trim()
-    .min(1, { error: `Give the ${what}.` })
-    .max(MAX_PATH, { error: `The ${what} is longer than ${MAX_PATH} characters.` })
-    .refine((p) => /^(\/|[A-Za-z]:[\\/]|\\\\)/.test(p), { error: `The ${what} must be a full path, such as ${example}.` })
-    .refine((p) => !p.includes('\u0000'), { error: `The ${what} must not contain a NUL character.` });
-}
 
 const packageFolder = (kind: 'emulator' | 'adapter') => fullPath(`${kind} package folder`, kind === 'emulator' ? '/media/usb/tinyllama-emulator' : '/media/usb/adapter-package');
 

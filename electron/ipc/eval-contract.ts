@@ -1,26 +1,9 @@
 // The evaluation part of the IPC contract: request schemas and response types of the eval.*
 // channels. contract.ts spreads these into its one channel map. Like contract.ts, this file
-// imports nothing but zod (the renderer imports it type-only, the e2e bridge bundles it).
+// imports nothing but zod and schemas.ts (the renderer imports it type-only, the e2e bridge bundles it).
 // services/evaluations.ts builds these shapes; the compiler checks they agree.
 import { z } from 'zod';
-
-const noRequest = z.undefined({ error: 'This call takes no request.' });
-const MAX_PATH = 4096;
-
-function fullPath(what: string, example: string) {
-  return z
-    .string({ error: `The ${what} must be text.` })
-    .trim()
-    .min(1, { error: `Give the ${what}.` })
-    .max(MAX_PATH, { error: `The ${what} is longer than ${MAX_PATH} characters.` })
-    .refine((p) => /^(\/|[A-Za-z]:[\\/]|\\\\)/.test(p), { error: `The ${what} must be a full path, such as ${example}.` })
-    .refine((p) => !p.includes('\u0000'), { error: `The ${what} must not contain a NUL character.` });
-}
-
-function wholeNumber(what: string, min: number, max: number) {
-  const sentence = `The ${what} must be a whole number from ${min} to ${max}.`;
-  return z.number({ error: sentence }).int({ error: sentence }).min(min, { error: sentence }).max(max, { error: sentence });
-}
+import { noRequest, fullPath, wholeNumber } from './schemas';
 
 export const EVAL_METRIC_NAMES = ['ppl', 'mc', 'em'] as const;
 export type EvalMetricName = (typeof EVAL_METRIC_NAMES)[number];

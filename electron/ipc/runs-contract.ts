@@ -4,24 +4,7 @@
 // leaves out takes its value from TUNE_DEFAULTS (native-models/tune/config.ts), which the renderer
 // reads through runs.defaults, so the form and the CLI start from the same numbers.
 import { z } from 'zod';
-
-const noRequest = z.undefined({ error: 'This call takes no request.' });
-const MAX_PATH = 4096;
-
-function fullPath(what: string, example: string) {
-  return z
-    .string({ error: `The ${what} must be text.` })
-    .trim()
-    .min(1, { error: `Give the ${what}.` })
-    .max(MAX_PATH, { error: `The ${what} is longer than ${MAX_PATH} characters.` })
-    .refine((p) => /^(\/|[A-Za-z]:[\\/]|\\\\)/.test(p), { error: `The ${what} must be a full path, such as ${example}.` })
-    .refine((p) => !p.includes('\u0000'), { error: `The ${what} must not contain a NUL character.` });
-}
-
-function wholeNumber(what: string, min: number, max: number) {
-  const sentence = `The ${what} must be a whole number from ${min} to ${max}.`;
-  return z.number({ error: sentence }).int({ error: sentence }).min(min, { error: sentence }).max(max, { error: sentence });
-}
+import { noRequest, fullPath, wholeNumber } from './schemas';
 
 function between(what: string, min: number, max: number, opts: { minOpen?: boolean; maxOpen?: boolean } = {}) {
   const lo = opts.minOpen ? `above ${min}` : `at least ${min}`;
