@@ -10,7 +10,12 @@
 //   e = maxᵢ |aᵢ − nᵢ| / max(|aᵢ|, |nᵢ|, 1e-3 · s),   s = maxⱼ max(|aⱼ|, |nⱼ|)
 // i.e. the elementwise relative error, except that entries more than 1000× below the tensor's
 // largest gradient are measured against 1e-3 · s (there the finite difference is all noise).
+//
+// Ops whose float64 forward ORT cannot run (Erf: no CPU kernel) are checked by checkHostCase: the
+// rule's float64 backward runs in ORT alone and the finite differences use a host double forward.
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import * as ort from 'onnxruntime-node';
+import { ModelProtoSchema } from 'onnx-buf';
 import { gradients } from '../../../native-models/autodiff';
 import { Graph, serialize, type DType, type Dim, type Value } from '../../../native-models/onnx';
 
@@ -180,6 +185,92 @@ export async function checkCase(c: GradCase, seed = 1): Promise<CaseResult> {
   await fwd.release();
   await bwd.release();
   return { name: c.name, ops, maxError, perInput };
+}
+
+/**
+ * A unary elementwise op whose forward onnxruntime-node cannot run in float64 (no kernel), checked
+ * in float64 anyway: its rule's backward is run by ORT and compared with finite differences of a
+ * double-precision host implementation of the forward.
+ */
+export interface HostCase {
+  name: string;
+  shape: number[];
+  /** Inputs are uniform in [−range, range]. */
+  range: number;
+  /** Emits the op on a float64 graph. */
+  build(g: Graph, x: Value): Value;
+  /** The same op in double precision on the host. */
+  host(x: number): number;
+  tol?: number;
+}
+
+export interface HostCaseResult extends CaseResult {
+  /** Ops of the model that ORT actually ran (the backward alone). */
+  ranOps: string[];
+}
+
+/**
+ * Drops the nodes no graph output depends on, so a backward whose rule reads only the op's inputs
+ * (not its output) runs without the forward node. Nodes with subgraphs are refused: their
+ * outer-scope reads are not tracked here.
+ */
+export function pruneDeadNodes(model: Uint8Array): { model: Uint8Array; ops: string[] } {
+  const m = fromBinary(ModelProtoSchema, model);
+  const graph = m.graph!;
+  const needed = new Set(graph.output.map((o) => o.name));
+  const live: typeof graph.node = [];
+  for (let k = graph.node.length - 1; k >= 0; k--) {
+    const n = graph.node[k]!;
+    if (n.attribute.some((a) => a.g || a.graphs.length > 0)) throw new Error(`pruneDeadNodes: node "${n.name}" has a subgraph`);
+    if (!n.output.some((o) => needed.has(o))) continue;
+    live.push(n);
+    for (const i of n.input) if (i) needed.add(i);
+  }
+  graph.node = live.reverse();
+  return { model: toBinary(ModelProtoSchema, m), ops: graph.node.map((n) => n.opType) };
+}
+
+/** The ops a host case's forward uses, without running it. */
+export function hostCaseOps(c: HostCase): Set<string> {
+  const g = new Graph();
+  c.build(g, g.input('x', 'float64', c.shape));
+  return new Set(g.nodes.map((n) => n.op));
+}
+
+export async function checkHostCase(c: HostCase, seed = 1): Promise<HostCaseResult> {
+  const rand = rng(seed);
+  const n = c.shape.reduce((a, b) => a * b, 1);
+  const x = Float64Array.from({ length: n }, () => c.range * (2 * rand() - 1));
+  const w = Float64Array.from({ length: n }, () => 2 * rand() - 1);
+
+  // dL/dx for L = Σ w ⊙ op(x): the rule's backward seeded with w, emitted by the real engine.
+  const g = new Graph();
+  const xv = g.input('x', 'float64', c.shape);
+  const wv = g.input('w', 'float64', c.shape);
+  const out = c.build(g, xv);
+  const ops = new Set(g.nodes.map((nd) => nd.op)); // before the backward is emitted
+  const [dx] = gradients(g, out, [xv], { seed: wv });
+  if (!dx) throw new Error(`${c.name}: the op's output does not depend on its input`);
+  g.output(dx, 'dx');
+  const pruned = pruneDeadNodes(serialize(g).model);
+  const session = await ort.InferenceSession.create(pruned.model, SESSION);
+  const res = await session.run({ x: new ort.Tensor('float64', x, c.shape), w: new ort.Tensor('float64', w, c.shape) });
+  await session.release();
+  const analytic = res.dx!;
+  if (analytic.dims.join() !== c.shape.join()) throw new Error(`${c.name}: gradient has shape [${analytic.dims}] instead of [${c.shape}]`);
+
+  // Same stencil and step as checkCase's float64 path, on the host forward.
+  const L = () => x.reduce((s, xi, i) => s + w[i]! * c.host(xi), 0);
+  const h = 1e-4;
+  const numeric = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const x0 = x[j]!;
+    const at = (v: number) => ((x[j] = v), L());
+    numeric[j] = (8 * (at(x0 + h) - at(x0 - h)) - (at(x0 + 2 * h) - at(x0 - 2 * h))) / (12 * h);
+    x[j] = x0;
+  }
+  const e = relativeError(analytic.data as Float64Array, numeric);
+  return { name: c.name, ops, maxError: e, perInput: [e], ranOps: pruned.ops };
 }
 
 export function relativeError(a: ArrayLike<number>, n: ArrayLike<number>): number {
