@@ -4,7 +4,7 @@
 // export, plug-in, Full FT baseline, the five evaluations → audit verify. Stage lines with times go
 // to stderr; the results table (or, with --json, one object) to stdout.
 import { join, resolve } from 'node:path';
-import { formatTaskTable, runDemo, type DemoProgress } from '../services/demo';
+import { asCancel, formatTaskTable, runDemo, type DemoProgress } from '../services/demo';
 import { JobCancelledError } from '../services/emulators';
 import { intFlag } from './eval';
 import { CancelledError, EXIT, UsageError, type Command } from './types';
@@ -14,7 +14,7 @@ const USAGE = [
   '',
   '  --out DIR    a new (or empty) folder for everything the demo writes (default: a new folder',
   '               demo-<date-time> in the data folder)',
-  '  --quick      a much smaller budget (fewer steps, 40 test examples per task): checks the pipeline',
+  '  --quick      a much smaller budget (fewer steps, 32 test examples per task): checks the pipeline',
   '               end to end in about two minutes; its numbers say little about quality',
   '  --home DIR   the data folder for the audit log, keys and imported packages (default: OUT/home,',
   '               a fresh one, so the demo never touches your own trusted keys)',
@@ -57,7 +57,8 @@ export const demoCommand: Command = {
         { out, home: homeGiven ? cmd.home : null, quick, provider: ep as 'auto' | 'cpu' | 'cuda', threads: intFlag(cmd, 'threads', undefined) ?? null },
         { signal: io.signal, onProgress: (p) => io.err(stageLine(p)) },
       );
-    } catch (e) {
+    } catch (err) {
+      const e = asCancel(err);
       if (e instanceof JobCancelledError) throw new CancelledError(e.message);
       throw e;
     }
