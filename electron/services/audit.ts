@@ -175,7 +175,11 @@ export interface VerifyOptions {
   trust?: PublicKeyInfo[];
   /** Extra checkpoints kept outside the database (e.g. --checkpoint files). */
   checkpoints?: CheckpointSource[];
-  /** Also trust the keys this log itself trusted through key.trusted events (default true). */
+  /**
+   * Also trust the keys this log itself trusted through key.trusted events. Default: true when the
+   * data folder verifies its own log (`audit.verify()`), false for `verifyAuditDatabase` on a file
+   * (an auditor's copy is judged only by the keys the auditor passes).
+   */
   trustLocalKeys?: boolean;
 }
 
