@@ -1,8 +1,6 @@
 // `offsite eval`: perplexity, multiple-choice accuracy or exact match of a model or an emulator
 // (optionally with an adapter) on a local data file, recorded as evaluation.finished in the audit
 // log (CLI.md). The shared flag helpers below are used by other commands too.
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { EvalInputError, modelContext, runEvaluation, type EvaluationResult } from '../../native-models/eval/evaluate';
 import { EVAL_METRICS, isEvalMetric } from '../../native-models/eval/tasks';
 import { FormatError } from '../../native-models/formats/errors';
@@ -11,10 +9,9 @@ import { UnsupportedModelError } from '../../native-models/models/errors';
 import { loadModel, type LoadedModel } from '../../native-models/models/load';
 import type { ProviderRequest } from '../../native-models/runtime/providers';
 import type { SessionSettings } from '../../native-models/runtime/session';
-import { auditPath } from '../audit/store';
 import { openAudit } from '../services/audit';
 import { EvaluationVerificationError, prepareEvaluation, recordEvaluationResult, summary, type PreparedEvaluation } from '../services/evaluations';
-import { readPublicKey } from '../services/keys';
+import { trustedKeysFor } from '../services/emulator-trust';
 import { ServiceError } from '../services/service-error';
 import { RESULT_COLUMNS, type ResultColumn } from '../ipc/eval-contract';
 import { CancelledError, UsageError, VerificationError, type CliIO, type Command, type ParsedCommand } from './types';
@@ -104,24 +101,7 @@ const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeo
 
 /** --trust keys plus the data folder's trusted keys (a folder without an audit log has none). */
 function trustedKeys(cmd: ParsedCommand): TrustedKeyLike[] {
-  const keys: TrustedKeyLike[] = [];
-  for (const p of list(cmd.values.trust)) {
-    try {
-      keys.push({ publicKey: readPublicKey(resolve(p)).publicKey, label: `--trust ${p}` });
-    } catch (e) {
-      if (e instanceof ServiceError) throw new UsageError(e.message);
-      throw e;
-    }
-  }
-  if (existsSync(auditPath(cmd.home))) {
-    const audit = openAudit(cmd.home);
-    try {
-      for (const k of audit.trustedKeys()) keys.push({ publicKey: k.publicKey, label: k.label });
-    } finally {
-      audit.close();
-    }
-  }
-  return keys;
+  return trustedKeysFor(cmd.home, list(cmd.values.trust));
 }
 
 function jsonOf(r: EvaluationResult, evaluationId: string, auditSeq: number): Record<string, unknown> {

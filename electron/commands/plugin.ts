@@ -1,13 +1,7 @@
 // `offsite plugin`: the model owner plugs a returned adapter (an adapter package, verified here, or
 // a plain adapter folder) into the full model and exports the tuned model as a Hugging Face folder.
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { auditPath } from '../audit/store';
-import { openAudit } from '../services/audit';
 import { JobCancelledError, PackageVerificationError, plugInAdapter } from '../services/emulators';
-import { readPublicKey } from '../services/keys';
-import { ServiceError } from '../services/service-error';
-import type { TrustedKeyLike } from '../../native-models/formats/package';
+import { trustedKeysFor } from '../services/emulator-trust';
 import { CancelledError, EXIT, UsageError, VerificationError, type Command } from './types';
 
 const USAGE = [
@@ -45,23 +39,7 @@ export const pluginCommand: Command = {
     const allow = v['allow-unsigned'] === true;
     const reason = typeof v.reason === 'string' ? v.reason.trim() : '';
     if (allow && !reason) throw new UsageError('--allow-unsigned needs --reason TEXT saying why this adapter is accepted without a trusted signature (it goes into the audit log).');
-    const trustedKeys: TrustedKeyLike[] = [];
-    for (const p of list(v.trust)) {
-      try {
-        trustedKeys.push({ publicKey: readPublicKey(resolve(p)).publicKey, label: `--trust ${p}` });
-      } catch (e) {
-        if (e instanceof ServiceError) throw new UsageError(e.message);
-        throw e;
-      }
-    }
-    if (existsSync(auditPath(cmd.home))) {
-      const audit = openAudit(cmd.home);
-      try {
-        for (const k of audit.trustedKeys()) trustedKeys.push({ publicKey: k.publicKey, label: k.label });
-      } finally {
-        audit.close();
-      }
-    }
+    const trustedKeys = trustedKeysFor(cmd.home, list(v.trust));
     let done;
     try {
       done = await plugInAdapter(cmd.home, {
