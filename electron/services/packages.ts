@@ -8,8 +8,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FormatError } from '../../native-models/formats/errors';
+import { describeFullAdapter } from '../../native-models/formats/full-adapter';
 import { ADAPTER_CONFIG, readPeftAdapter } from '../../native-models/formats/peft';
 import { readSafetensorsHeader } from '../../native-models/formats/safetensors';
+import { FULL_LAYERS_CONFIG } from '../../native-models/peft/full';
 import {
   copyTreeNoFollow,
   readPackageManifest,
@@ -223,15 +225,24 @@ export interface AdapterPackageOptions {
   overwrite?: boolean;
 }
 
-const LAYER_IN_NAME = /(?:^|\.)layers\.(\d+)\./;
+// LLaMA-style `model.layers.N.` and GPT-2 `transformer.h.N.` block names.
+const LAYER_IN_NAME = /(?:^|\.)(?:layers|h)\.(\d+)\./;
 
-/** The original layer indices an adapter folder touches, and its format. */
+/**
+ * The layer indices an adapter folder touches, as its tensor names give them (for an adapter tuned
+ * on an emulator: emulator block numbers, which plug-in maps through the manifest's layer map),
+ * and its format.
+ */
 async function describeAdapterDir(dir: string): Promise<{ format: 'peft-lora' | 'full-layers'; layers: number[]; files: string[] }> {
   const names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name).sort();
   if (names.includes(ADAPTER_CONFIG)) {
     const a = await readPeftAdapter(dir);
     const layers = [...new Set(a.modules.map((m) => m.layer).filter((l): l is number => l !== null))].sort((x, y) => x - y);
     return { format: 'peft-lora', layers, files: names };
+  }
+  if (names.includes(FULL_LAYERS_CONFIG)) {
+    const d = await describeFullAdapter(dir);
+    return { format: 'full-layers', layers: d.layers, files: names };
   }
   const weights = names.filter((n) => n.endsWith('.safetensors'));
   if (weights.length === 0) {

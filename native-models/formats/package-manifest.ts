@@ -77,7 +77,10 @@ export interface AdapterManifest extends ManifestBase {
   sourceModel: { sha256: string };
   adapter: {
     format: 'peft-lora' | 'full-layers';
-    /** Original layer indices the adapter replaces or adapts. */
+    /**
+     * Layer indices the adapter replaces or adapts, as its tensor names give them: emulator block
+     * numbers for an adapter tuned on an emulator (plug-in maps them through the layer map).
+     */
     layers: number[];
     /** Which listed files hold the adapter (e.g. adapter_config.json + adapter_model.safetensors). */
     files: string[];
