@@ -20,6 +20,7 @@ import { evalChannelFlags, evalRequests, type EvalResponses } from './eval-contr
 import { emulatorChannelFlags, emulatorRequests, type EmulatorResponses } from './emulators-contract';
 import { runsChannelFlags, runsRequests, type RunsResponses } from './runs-contract';
 import { buildChannelFlags, buildRequests, type BuildResponses } from './build-contract';
+import { demoChannelFlags, demoRequests, type DemoResponses } from './demo-contract';
 
 export * from './audit-contract';
 export * from './datasets-contract';
@@ -27,6 +28,7 @@ export * from './eval-contract';
 export * from './emulators-contract';
 export * from './runs-contract';
 export * from './build-contract';
+export * from './demo-contract';
 
 // ── Shared schemas ───────────────────────────────────────────────────────────────────────────
 
@@ -114,10 +116,11 @@ export const requests = {
   ...emulatorRequests,
   ...runsRequests,
   ...buildRequests,
+  ...demoRequests,
 } as const;
 
 /** Channel name → response type. Must name exactly the channels of `requests`. */
-export interface Responses extends AuditResponses, DatasetResponses, EmulatorResponses, EvalResponses, RunsResponses, BuildResponses {
+export interface Responses extends AuditResponses, DatasetResponses, EmulatorResponses, EvalResponses, RunsResponses, BuildResponses, DemoResponses {
   'app.info': AppInfo;
   'settings.get': Settings;
   'settings.set': Settings;
@@ -183,6 +186,7 @@ export const channelFlags = {
   ...emulatorChannelFlags,
   ...runsChannelFlags,
   ...buildChannelFlags,
+  ...demoChannelFlags,
 } as const satisfies Record<Channel, ChannelFlags>;
 
 export const channels = Object.keys(requests) as Channel[];

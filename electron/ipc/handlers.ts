@@ -8,6 +8,7 @@ import { createEvalHandlers } from './eval-handlers';
 import { createEmulatorHandlers } from './emulators-handlers';
 import { createRunsHandlers, forwardRunProgress } from './runs-handlers';
 import { createBuildHandlers } from './build-handlers';
+import { createDemoHandlers } from './demo-handlers';
 import { appInfo } from '../services/app-info';
 import { openAudit, type AuditLog } from '../services/audit';
 import { createAuditViewer, type AuditViewer } from '../services/audit-viewer';
@@ -93,5 +94,6 @@ export function createHandlers(services: Services): Handlers {
     ...createEmulatorHandlers(services),
     ...createRunsHandlers(services),
     ...createBuildHandlers(services),
+    ...createDemoHandlers(services),
   };
 }

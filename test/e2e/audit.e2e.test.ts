@@ -180,7 +180,7 @@ describe('Audit screen (Chromium, real gateway)', () => {
 
     await studio.openScreen('Audit');
     await page.getByRole('button', { name: 'Leave auditor mode' }).click();
-    await expect.poll(() => nav.getByRole('link').count()).toBe(9);
+    await expect.poll(() => nav.getByRole('link').count()).toBe(10);
     await studio.openScreen('Settings');
     expect(await page.getByRole('button', { name: 'Save settings' }).isDisabled()).toBe(false);
     expect(studio.problems).toEqual([]);

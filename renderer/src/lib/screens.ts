@@ -11,8 +11,9 @@ import Emulators from '../screens/Emulators.svelte';
 import Tune from '../screens/Tune.svelte';
 import BuildEmulator from '../screens/BuildEmulator.svelte';
 import PlugIn from '../screens/PlugIn.svelte';
+import Demo from '../screens/Demo.svelte';
 
-export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'audit' | 'settings';
+export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'audit' | 'demo' | 'settings';
 
 export interface Pending {
   /** What the screen will do, in one or two sentences. */
@@ -73,6 +74,12 @@ export const screens: Screen[] = [
     label: 'Audit',
     subtitle: 'Read and verify the tamper-evident audit trail.',
     component: Audit,
+  },
+  {
+    id: 'demo',
+    label: 'Demo',
+    subtitle: 'Run the whole offsite-tuning pipeline on the bundled demo model and data.',
+    component: Demo,
   },
   { id: 'settings', label: 'Settings', subtitle: 'Engine, execution provider, threads and your name.', component: Settings },
 ];

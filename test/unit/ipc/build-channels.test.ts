@@ -7,73 +7,22 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILD_DEFAULTS } from '../../../native-models/scaleot/build';
 import { readSafetensors } from '../../../native-models/formats/safetensors';
 import { toFloat32 } from '../../../native-models/formats/dtypes';
-import { channelFlags, type Channel, type EventName, type EventPayload, type IpcResult, type Response } from '../../../electron/ipc/contract';
-import { auditorModeRefusal, createGateway } from '../../../electron/ipc/gateway';
-import { stopBuilds } from '../../../electron/ipc/build-handlers';
-import { createServices, type Services } from '../../../electron/ipc/handlers';
+import { channelFlags } from '../../../electron/ipc/contract';
+import { auditorModeRefusal } from '../../../electron/ipc/gateway';
 import { ADAPTER_SHIFT, ownerInputs, signedAdapter } from './build-helpers';
-import { useTempHomes } from './helpers';
+import { useGatewayStudios, type Emitted } from './helpers';
 
-const APP = 'app://offsite';
-const PAGE = 'app://offsite/index.html';
-const tempHome = useTempHomes();
-const opened: Services[] = [];
-afterEach(async () => {
-  for (const s of opened.splice(0)) {
-    await stopBuilds(s);
-    s.close();
-  }
-});
-
-type Emitted = { [E in EventName]: { event: E; payload: EventPayload<E> } }[EventName];
-
-function studio(home = tempHome()) {
-  const emitted: Emitted[] = [];
-  const waiters: Array<() => void> = [];
-  const services = createServices(home, {
-    events: {
-      emit: (event, payload) => {
-        emitted.push({ event, payload } as Emitted);
-        for (const w of waiters.splice(0)) w();
-      },
-    },
-  });
-  opened.push(services);
-  const gateway = createGateway(services, { appOrigin: APP });
-  async function call<C extends Channel>(channel: C, request?: unknown): Promise<Response<C>> {
-    const r = (await gateway.handle(channel, request, PAGE)) as IpcResult<Response<C>>;
-    if (!r.ok) throw new Error(`${channel} failed: ${r.error.code}: ${r.error.message}`);
-    return r.value;
-  }
-  async function refusal(channel: string, request?: unknown) {
-    const r = await gateway.handle(channel, request, PAGE);
-    if (r.ok) throw new Error(`${channel} was expected to fail, got ${JSON.stringify(r.value).slice(0, 300)}`);
-    return r.error;
-  }
-  async function until<E extends EventName>(event: E, match: (p: EventPayload<E>) => boolean, timeoutMs = 240_000): Promise<EventPayload<E>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = emitted.find((e) => e.event === event && match(e.payload as EventPayload<E>));
-      if (hit) return hit.payload as EventPayload<E>;
-      if (Date.now() > deadline) throw new Error(`No ${event} event matched within ${timeoutMs} ms.`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  }
-  return { home, services, call, refusal, until, emitted };
-}
+const { studio, tempHome } = useGatewayStudios();
 
 let work: string;
 let model: string;
 let distill: string;
 beforeAll(async () => {
-  // Shared by every test (useTempHomes folders go after each test).
+  // Shared by every test (temp data folders go after each test).
   work = mkdtempSync(join(tmpdir(), 'offsite-build-ipc-'));
   ({ model, distill } = await ownerInputs(work));
 });
