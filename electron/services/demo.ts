@@ -20,7 +20,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DEMO_BASE_DIR, DEMO_TASKS_DIR } from '../../native-models/demo/paths';
-import { demoBudget, type DemoBudget, type DemoTaskName, type DemoTuning } from '../../native-models/demo/pipeline-config';
+import { DEMO_UTILITY_MARGIN, demoBudget, type DemoBudget, type DemoTaskName, type DemoTuning } from '../../native-models/demo/pipeline-config';
 import type { EmulatorManifest } from '../../native-models/formats/package';
 import type { SessionSettings } from '../../native-models/runtime/session';
 import type { BuildProgress } from '../../native-models/scaleot/build';
@@ -638,6 +638,24 @@ export async function runDemo(req: DemoRequest, hooks: DemoHooks = {}): Promise<
   }
 }
 
+/**
+ * The three claims of an offsite-tuning table (ALGORITHMS.md §1), read off the numbers: Plug-in
+ * beats Full ZS (the adapter transfers), Emu FT stays below Plug-in (privacy: the emulator alone is
+ * no substitute), and Plug-in is within DEMO_UTILITY_MARGIN of Full FT (utility).
+ */
+export function demoChecks(t: Pick<TaskTable, 'metric' | 'higherIsBetter' | 'table'>): { pluginBeatsFullZS: boolean; emuFTBelowPlugin: boolean; pluginNearFullFT: boolean; margin: string } {
+  const better = (a: number, b: number) => (t.higherIsBetter ? a > b : a < b);
+  const { plugin, fullFT, fullZS, emuFT } = t.table;
+  const near =
+    t.metric === 'ppl'
+      ? plugin <= fullFT * (1 + DEMO_UTILITY_MARGIN.pplRelative)
+      : t.higherIsBetter
+        ? plugin >= fullFT - DEMO_UTILITY_MARGIN.accAbsolute
+        : plugin <= fullFT + DEMO_UTILITY_MARGIN.accAbsolute;
+  const margin = t.metric === 'ppl' ? `${DEMO_UTILITY_MARGIN.pplRelative * 100}% of Full FT's perplexity` : `${DEMO_UTILITY_MARGIN.accAbsolute} of Full FT's ${t.metric}`;
+  return { pluginBeatsFullZS: better(plugin, fullZS), emuFTBelowPlugin: better(plugin, emuFT), pluginNearFullFT: near, margin };
+}
+
 /** The results table as text: per task the five columns, the two gaps and how to read them. */
 export function formatTaskTable(t: TaskTable): string {
   const what = t.metric === 'ppl' ? 'perplexity, lower is better' : t.metric === 'acc' ? 'accuracy, higher is better' : 'exact match, higher is better';
@@ -648,8 +666,9 @@ export function formatTaskTable(t: TaskTable): string {
   lines.push(`utility gap (Full FT − Plug-in) ${fmt(t.gaps.utility)}, privacy gap (Plug-in − Emu FT) ${fmt(t.gaps.privacy)}${t.higherIsBetter ? '' : ' (perplexity: lower is better, so a negative privacy gap means Plug-in is better than Emu FT)'}`);
   const better = (a: number, b: number) => (t.higherIsBetter ? a > b : a < b);
   const yes = (b: boolean) => (b ? 'yes' : 'NO');
+  const c = demoChecks(t);
   lines.push(
-    `Plug-in better than Full ZS: ${yes(better(t.table.plugin, t.table.fullZS))}; Emu FT worse than Plug-in: ${yes(better(t.table.plugin, t.table.emuFT))}; Plug-in ${better(t.table.fullFT, t.table.plugin) ? 'behind' : 'level with or ahead of'} Full FT by ${fmt(Math.abs(t.gaps.utility))}${t.metric === 'ppl' ? ` (${((Math.abs(t.gaps.utility) / t.table.fullFT) * 100).toFixed(1)}% of Full FT)` : ''}.`,
+    `Plug-in better than Full ZS: ${yes(c.pluginBeatsFullZS)}; Emu FT worse than Plug-in: ${yes(c.emuFTBelowPlugin)}; Plug-in ${better(t.table.fullFT, t.table.plugin) ? 'behind' : 'level with or ahead of'} Full FT by ${fmt(Math.abs(t.gaps.utility))}${t.metric === 'ppl' ? ` (${((Math.abs(t.gaps.utility) / t.table.fullFT) * 100).toFixed(1)}% of Full FT)` : ''}, within the stated margin (${c.margin}): ${yes(c.pluginNearFullFT)}.`,
   );
   return lines.join('\n');
 }

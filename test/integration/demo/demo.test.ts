@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditPath } from '../../../electron/audit/store';
 import { readAuditLog, verifyAuditDatabase } from '../../../electron/services/audit';
+import { DEMO_BUDGETS } from '../../../native-models/demo/pipeline-config';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const COLUMNS = ['fullZS', 'emuZS', 'emuFT', 'plugin', 'fullFT'] as const;
@@ -42,7 +43,7 @@ interface TaskJson {
   gaps: { utility: number; privacy: number };
   scores: Record<string, Record<string, number>>;
   testExamples: number;
-  runs: Array<{ role: string; runId: string; out: string; adapter: string; adapterPackage: { path: string } | null }>;
+  runs: Array<{ role: string; runId: string; out: string; adapter: string; adapterPackage: { path: string } | null; tunedLayers: number[]; steps: number }>;
   plugin: { out: string };
 }
 
@@ -51,7 +52,7 @@ interface DemoJson {
   metric: string;
   task: string;
   tasks: TaskJson[];
-  emulator: { path: string; importedPath: string; manifestSha256: string; signerKeyId: string; layerMap: Array<{ role: string }> };
+  emulator: { path: string; importedPath: string; manifestSha256: string; signerKeyId: string; layerMap: Array<{ layer: number; role: string; index: number | null }> };
   runs: Array<{ task: string; role: string; runId: string }>;
   auditVerified: boolean;
   out: string;
@@ -144,7 +145,11 @@ describe('offsite demo --quick --json', () => {
   it('leaves the emulator package, runs, adapter packages, plugged-in models, keys and results on disk', () => {
     expect(existsSync(join(json.emulator.path, 'manifest.json'))).toBe(true);
     expect(existsSync(join(json.emulator.importedPath, 'manifest.json'))).toBe(true);
-    expect(json.emulator.layerMap.filter((l) => l.role === 'adapter')).toHaveLength(4);
+    // The quick budget's emulator: bottom + top adapter layers as configured, the rest the middle.
+    const [bottom, top] = DEMO_BUDGETS.quick.emulator.adapterLayers;
+    const adapters = json.emulator.layerMap.filter((l) => l.role === 'adapter').map((l) => l.layer);
+    expect(adapters).toEqual([...Array.from({ length: bottom }, (_, i) => i), ...Array.from({ length: top }, (_, i) => json.emulator.layerMap.length - top + i)]);
+    expect(json.emulator.layerMap.filter((l) => l.role === 'harmonizer').length).toBeGreaterThan(0);
     expect(json.emulator.signerKeyId).toBe(json.keys.modelOwner.keyId);
     for (const t of json.tasks) {
       for (const r of t.runs) {
@@ -160,6 +165,20 @@ describe('offsite demo --quick --json', () => {
     expect(existsSync(json.audit.report)).toBe(true);
     const saved = JSON.parse(readFileSync(json.resultsFile, 'utf8')) as DemoJson;
     expect(saved.tasks[0]!.table).toEqual(json.tasks[0]!.table);
+  });
+
+  it('tunes the emulator adapter blocks on the emulator, every layer for Full FT, each for the same number of updates', () => {
+    // The emulator run names its blocks in the emulator's numbering, Full FT the full model's layers.
+    const adapters = json.emulator.layerMap.filter((l) => l.role === 'adapter').map((l) => l.index);
+    const all = json.emulator.layerMap.map((l) => l.layer);
+    for (const [k, t] of json.tasks.entries()) {
+      const emu = t.runs.find((r) => r.role === 'emulator')!;
+      const full = t.runs.find((r) => r.role === 'full')!;
+      expect(emu.tunedLayers).toEqual(adapters);
+      expect(full.tunedLayers).toEqual(all);
+      expect(emu.steps).toBe(DEMO_BUDGETS.quick.tasks[k]!.tuning.steps);
+      expect(full.steps).toBe(emu.steps);
+    }
   });
 
   it('refuses an output folder that is not empty (exit 2, one sentence)', async () => {
