@@ -20,11 +20,25 @@ export interface CustomGradient {
 
 const CUSTOM = new WeakMap<Value, CustomGradient>();
 
-/** Declares that `out`'s gradient with respect to `inputs` is given by `grad` (see CustomGradient). */
+/**
+ * Declares that `out`'s gradient with respect to `inputs` is given by `grad` (see CustomGradient).
+ * The node computing `out` may have further outputs (e.g. a normalisation's saved inverse
+ * deviation, reused by the backward): gradient then flows through `out` alone, and a loss that
+ * depends on another output of that node is an error.
+ */
 export function customGradient(out: Value, inputs: Value[], grad: (ctx: GradContext) => InputGrads): void {
   if (!out.producer) throw new Error(`customGradient: "${out.name}" is not computed by a node`);
-  if (out.producer.outputs.length !== 1) throw new Error(`customGradient: the node computing "${out.name}" must have one output`);
+  if (out.producer.outputs.filter((o) => CUSTOM.has(o)).length > 0) throw new Error(`customGradient: the node computing "${out.name}" already has a custom gradient`);
   CUSTOM.set(out, { inputs, grad });
+}
+
+/** The custom gradient declared for one of `node`'s outputs, if any. */
+function customOf(node: OpNode): { out: Value; custom: CustomGradient } | undefined {
+  for (const o of node.outputs) {
+    const custom = CUSTOM.get(o);
+    if (custom) return { out: o, custom };
+  }
+  return undefined;
 }
 
 export interface GradientOptions {
@@ -72,7 +86,12 @@ export function gradients(g: Graph, loss: Value, wrt: Value[], opts: GradientOpt
   for (let k = nodes.length - 1; k >= 0; k--) {
     const node = nodes[k]!;
     if (!node.outputs.some((o) => contributions.has(o))) continue;
-    const custom = node.outputs.length === 1 ? CUSTOM.get(node.outputs[0]!) : undefined;
+    const found = customOf(node);
+    const custom = found?.custom;
+    if (found) {
+      const other = node.outputs.find((o) => o !== found.out && contributions.has(o));
+      if (other) throw new Error(`autodiff: "${other.name}" of node "${node.name}" is on the loss's path, but that node's custom gradient covers "${found.out.name}" only`);
+    }
     const inputs: readonly (Value | null)[] = custom ? custom.inputs : node.inputs;
     const needs = inputs.map((x) => x !== null && active.has(x));
     if (!needs.some(Boolean)) continue;
@@ -80,7 +99,7 @@ export function gradients(g: Graph, loss: Value, wrt: Value[], opts: GradientOpt
     if (!rule) {
       throw new Error(`autodiff: no gradient rule for op ${node.op} (node "${node.name}", output "${node.outputs[0]?.name}"); add rules/${node.op}.ts and register it in autodiff/register.ts`);
     }
-    const ctx = makeContext(g, node, inputs, needs, total);
+    const ctx = makeContext(g, node, inputs, needs, total, found?.out);
     const result = rule.grad(ctx);
     needs.forEach((need, i) => {
       if (!need) return;
@@ -126,27 +145,29 @@ function seedFor(g: Graph, loss: Value, seed: Value | undefined): Value {
   return g.constantOfShape(g.shapeOf(loss), 1, loss.dtype, loss.shape);
 }
 
-function makeContext(g: Graph, node: OpNode, inputs: readonly (Value | null)[], needs: boolean[], total: (v: Value) => Value | undefined): GradContext {
+function makeContext(g: Graph, node: OpNode, inputs: readonly (Value | null)[], needs: boolean[], total: (v: Value) => Value | undefined, customOut?: Value): GradContext {
   const gradDType = (node.outputs.find((o) => isFloat(o.dtype)) ?? node.outputs[0]!).dtype;
   const input = (i: number): Value => {
     const x = inputs[i];
     if (!x) throw new Error(`autodiff: ${node.op} node "${node.name}" has no input ${i}`);
     return x;
   };
+  // A custom gradient sees the one output it was declared for as output 0.
+  const outputs = customOut ? [customOut] : node.outputs;
   return {
     g,
     node,
     I: input,
     O: (i) => {
-      const o = node.outputs[i];
+      const o = outputs[i];
       if (!o) throw new Error(`autodiff: ${node.op} node "${node.name}" has no output ${i}`);
       return o;
     },
     GO: (i) => {
-      const o = node.outputs[i]!;
+      const o = outputs[i]!;
       return total(o) ?? g.zerosLike(o);
     },
-    hasGO: (i) => total(node.outputs[i]!) !== undefined,
+    hasGO: (i) => total(outputs[i]!) !== undefined,
     needs: (i) => needs[i] === true,
     int: (name, dflt) => {
       const a = node.attrs[name];

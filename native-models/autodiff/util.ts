@@ -15,9 +15,16 @@ export function normAxes(axes: number[], rank: number): number[] {
   return axes.map((a) => (a < 0 ? a + rank : a));
 }
 
-/** Sum of a list of contributions, left to right. */
+/**
+ * Sum of a list of contributions. Three or more of one shape become one variadic Sum: one pass
+ * over memory instead of a chain of Adds each writing a full-size intermediate.
+ */
 export function addAll(g: Graph, xs: Value[]): Value {
-  let acc = xs[0]!;
+  const first = xs[0]!;
+  if (xs.length > 2 && xs.every((x) => x.dtype === first.dtype && x.shape.length === first.shape.length && x.shape.every((d, i) => d === first.shape[i]))) {
+    return g.emit('Sum', xs, {}, [{ dtype: first.dtype, shape: first.shape }])[0]!;
+  }
+  let acc = first;
   for (let i = 1; i < xs.length; i++) acc = g.add(acc, xs[i]!);
   return acc;
 }

@@ -1,6 +1,7 @@
 // Activations used by the model families.
 import type { Graph, Value } from '../onnx/graph';
 import { project, type Projection } from './linear';
+import { siluGateTrainable } from './train-fusions';
 
 /**
  * SiLU (swish): x · σ(x). In float64 it is written x / (1 + e^(−x)): ORT rewrites x · σ(x) into
@@ -21,5 +22,6 @@ export function geluTanh(g: Graph, x: Value): Value {
 
 /** LLaMA MLP: down(silu(gate(x)) · up(x)); each projection a weight [out, in] or a function. */
 export function swiGLU(g: Graph, x: Value, gate: Projection, up: Projection, down: Projection): Value {
-  return project(g, g.mul(silu(g, project(g, x, gate)), project(g, x, up)), down);
+  // σ computed once and reused by a closed-form backward (train-fusions.ts).
+  return project(g, siluGateTrainable(g, project(g, x, gate), project(g, x, up)), down);
 }

@@ -5,6 +5,7 @@
 import type { Graph, Value } from '../onnx/graph';
 import { fusedKernels } from './fused';
 import { rope, ropeSource } from './rope';
+import { attentionCoreTrainable, rotaryTrainable } from './train-fusions';
 
 export interface AttentionOptions {
   numHeads: number;
@@ -27,6 +28,11 @@ export interface AttentionResult {
   out: Value;
   /** Keys and values for the cache, [B, Hkv, P+T, Dh]. */
   present: { k: Value; v: Value };
+  /**
+   * Fused kernels only: the new positions' keys (rotated) and values as projected, [B, T, Hkv·Dh],
+   * so a cache step can return them without slicing them back out of `present`.
+   */
+  added?: { k: Value; v: Value };
 }
 
 /** Additive bias for masked scores: finite, so a fully masked row gives a uniform row, not NaN. */
@@ -45,10 +51,15 @@ export function causalSelfAttention(g: Graph, q: Value, k: Value, v: Value, o: A
     if (!o.rope || rot) return fusedAttention(g, q, k, v, o, rot);
   }
 
-  let qh = g.transpose(g.reshape(q, [B, T, Hkv, rep, Dh]), [0, 2, 3, 1, 4]); // [B, Hkv, rep, T, Dh]
-  let kh = g.transpose(g.reshape(k, [B, T, Hkv, Dh]), [0, 2, 1, 3]); // [B, Hkv, T, Dh]
+  // float32 with positions start + arange(T): one rotary kernel per projection before the head
+  // split, with a one-kernel gradient (train-fusions.ts); otherwise rope on the split heads below.
+  const rot = o.rope && q.dtype === 'float32' && o.rope.cos.shape.length === 2 ? ropeSource(o.rope) : undefined;
+  const qr = rot ? rotaryTrainable(g, q, rot.table, rot.start, H, Dh) : q;
+  const kr = rot ? rotaryTrainable(g, k, rot.table, rot.start, Hkv, Dh) : k;
+  let qh = g.transpose(g.reshape(qr, [B, T, Hkv, rep, Dh]), [0, 2, 3, 1, 4]); // [B, Hkv, rep, T, Dh]
+  let kh = g.transpose(g.reshape(kr, [B, T, Hkv, Dh]), [0, 2, 1, 3]); // [B, Hkv, T, Dh]
   const vh = g.transpose(g.reshape(v, [B, T, Hkv, Dh]), [0, 2, 1, 3]);
-  if (o.rope) {
+  if (o.rope && !rot) {
     const { cos, sin } = o.rope;
     const per = cos.shape.length === 3; // per-row positions [B, T, Dh]
     qh = rope(g, qh, per ? g.unsqueeze(cos, [1, 2]) : cos, per ? g.unsqueeze(sin, [1, 2]) : sin);
@@ -58,13 +69,12 @@ export function causalSelfAttention(g: Graph, q: Value, k: Value, v: Value, o: A
   const vAll = o.past ? g.concat([o.past.v, vh], 2) : vh;
   const S = kAll.shape[2]!;
 
-  const scaled = g.mul(qh, g.scalar(o.scale ?? 1 / Math.sqrt(Dh), q.dtype));
-  let scores = g.matmul(scaled, g.transpose(g.unsqueeze(kAll, [2]), [0, 1, 2, 4, 3])); // [B, Hkv, rep, T, S]
-  if (o.causal ?? true) scores = g.add(scores, shared(g, `causal|${T}|${S}|${q.dtype}`, () => causalBias(g, qh, kAll, T, S)));
+  const biases: Value[] = [];
+  if (o.causal ?? true) biases.push(shared(g, `causal|${T}|${S}|${q.dtype}`, () => causalBias(g, qh, kAll, T, S)));
   const mask = o.attentionMask;
-  if (mask) scores = g.add(scores, shared(g, `padding|${mask.name}|${S}|${q.dtype}`, () => paddingBias(g, mask, S, q.dtype)));
-  const probs = g.softmax(scores, -1);
-  const ctx = g.matmul(probs, g.unsqueeze(vAll, [2])); // [B, Hkv, rep, T, Dh]
+  if (mask) biases.push(shared(g, `padding|${mask.name}|${S}|${q.dtype}`, () => paddingBias(g, mask, S, q.dtype)));
+  // softmax(scale·q·kᵀ + biases)·v with a transpose-free written-out backward (train-fusions.ts).
+  const ctx = attentionCoreTrainable(g, qh, kAll, vAll, biases, o.scale ?? 1 / Math.sqrt(Dh)); // [B, Hkv, rep, T, Dh]
   const out = g.reshape(g.transpose(ctx, [0, 3, 1, 2, 4]), [B, T, H * Dh]);
   return { out, present: { k: kAll, v: vAll } };
 }
@@ -101,7 +111,7 @@ function fusedAttention(g: Graph, q: Value, k: Value, v: Value, o: AttentionOpti
     { q_num_heads: H, kv_num_heads: Hkv, scale: { f: o.scale ?? 1 / Math.sqrt(Dh) }, is_causal: (o.causal ?? true) ? 1 : 0 },
     [{ dtype: q.dtype, shape: [B, T, H * Dh] }, kv, kv],
   );
-  return { out: out!, present: { k: presentK!, v: presentV! } };
+  return { out: out!, present: { k: presentK!, v: presentV! }, added: { k: kr, v } };
 }
 
 /**

@@ -2,13 +2,13 @@
 // in graphs marked for fused kernels (fused.ts, inference only) one ONNX kernel each.
 import type { Graph, Value } from '../onnx/graph';
 import { fusedKernels } from './fused';
+import { rmsNormTrainable } from './train-fusions';
 
 /** RMSNorm (LLaMA): x / √(mean(x²) + eps) · weight. */
 export function rmsNorm(g: Graph, x: Value, weight: Value, eps: number): Value {
   if (fusedKernels(g) && x.dtype === 'float32') return g.emit('RMSNormalization', [x, weight], { axis: -1, epsilon: { f: eps } }, [{ dtype: x.dtype, shape: x.shape }])[0]!;
-  const ms = g.reduceMean(g.mul(x, x), [-1], true);
-  const inv = g.reciprocal(g.sqrt(g.add(ms, g.scalar(eps, x.dtype))));
-  return g.mul(g.mul(x, inv), weight);
+  // Training form: one kernel forward, closed-form backward (train-fusions.ts).
+  return rmsNormTrainable(g, x, weight, eps);
 }
 
 /** LayerNorm (GPT-2): (x − mean) / √(var + eps) · weight + bias, biased variance. */

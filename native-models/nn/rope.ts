@@ -2,6 +2,7 @@
 // (rotate_half), and the cos/sin tables repeat the frequencies over both halves.
 import { allocate, type DType } from '../onnx/dtype';
 import type { Graph, Value } from '../onnx/graph';
+import { ropeTrainable } from './train-fusions';
 
 export interface RopeTables {
   /** [maxPositions, headDim] */
@@ -85,7 +86,6 @@ export function positionIds(g: Graph, x: Value, axis: number, offset?: Value): V
 export function rope(g: Graph, x: Value, cos: Value, sin: Value): Value {
   const d = x.shape[x.shape.length - 1];
   if (typeof d !== 'number' || d % 2 !== 0) throw new Error(`rope: the last dimension of ${x.name} must be a known even size, not ${d}`);
-  const [x1, x2] = g.split(x, -1, [d / 2, d / 2]) as [Value, Value];
-  const rotated = g.concat([g.neg(x2), x1], -1);
-  return g.add(g.mul(x, cos), g.mul(rotated, sin));
+  // Fewer nodes forward, and the rotation by −θ as its gradient (train-fusions.ts).
+  return ropeTrainable(g, x, cos, sin);
 }

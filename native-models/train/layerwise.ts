@@ -5,7 +5,7 @@
 // lowest selected layer (ARCHITECTURE.md, "Where tensors live"). ORT runs inference graphs only,
 // so skipping is done with ONNX `If` nodes whose branches hold the backward of one block:
 //
-//   dh_L = ∂loss/∂h_L                                   (head backward, always)
+//   If(active_{L−1}): dh_L = ∂loss/∂h_L                 (head backward; skipped when nothing is selected)
 //   for block i from the top down to the lowest block that has trainable parameters:
 //     If(active_i = lowestSelected ≤ i):
 //       [dh_i, df…] = VJP of block i at dh_{i+1}        (activation gradient through the block)
@@ -118,9 +118,21 @@ export function layerwiseGradients(g: Graph, loss: Value, blocks: BlockBoundary[
   if (layerParams.length !== L) throw new Error(`Sparse layer tuning: ${layerParams.length} parameter groups for ${L} blocks.`);
   const lo = layerParams.findIndex((ps) => ps.length > 0);
   if (lo < 0) throw new Error('Sparse layer tuning needs trainable parameters in at least one transformer block.');
-  const [top] = gradients(g, loss, [blocks[L - 1]!.output]);
-  if (!top) throw new Error('The loss does not depend on the last transformer block; check the model function.');
   const nodes = [...g.nodes]; // the forward pass (If nodes added below are not part of it)
+  // The head backward sits in If(active[L−1]) too: a run with no layer selected (a loss-only pass
+  // through the train step, see TrainStep.forwardLoss) then skips every backward node.
+  const last = blocks[L - 1]!.output;
+  let missing = false;
+  const [top] = g.if(
+    gateAt(g, gates.active, L - 1),
+    (b) => {
+      const [d] = gradients(b, loss, [last]);
+      missing = !d;
+      return [d ?? zerosOf(b, last)];
+    },
+    (b) => [zerosOf(b, last)],
+  ) as [Value];
+  if (missing) throw new Error('The loss does not depend on the last transformer block; check the model function.');
   const grads = new Map<Value, Value>();
   let dOut = top;
   for (let i = L - 1; i >= lo; i--) {

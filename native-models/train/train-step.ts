@@ -99,6 +99,17 @@ export interface TrainStep {
    * use the returned state, and cloneState() to keep a copy.
    */
   step(batch: Batch | Batch[], state: TrainState, options?: StepOptions): Promise<StepResult>;
+  /**
+   * Whether forwardLoss is available: compiled for sparse layer tuning, without accumulation.
+   */
+  readonly canForwardLoss: boolean;
+  /**
+   * The loss (the model function's, e.g. the masked mean) of `batch` at `params`, updating
+   * nothing: the train-step session run with no layer selected, so every backward and update
+   * branch is skipped. IST's suppression passes use it instead of a second session that would
+   * hold its own copy of the frozen weights. Only when canForwardLoss.
+   */
+  forwardLoss(batch: Batch, params: Record<string, ParamArray>): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -345,8 +356,35 @@ export async function compileTrainStep(modelFn: ModelFn, opts: TrainStepOptions)
     return { loss, lr: scalarValue(out[LR] as ort.Tensor), gradNorm: scalarValue(out[NORM] as ort.Tensor), state: newState };
   };
 
+  // forwardLoss's optimizer feeds and fetches: its own zero slots and scratch outputs (ignored).
+  let lossOnly: { slots: Record<string, Record<string, ParamArray>>; out: TrainState } | undefined;
+
   return {
     mode: k === 1 ? 'fused' : 'accumulate',
+    canForwardLoss: k === 1 && layerGate !== undefined,
+    async forwardLoss(batch, values) {
+      if (k !== 1 || !layerGate) throw new Error('A loss-only pass needs a train step compiled for sparse layer tuning without gradient accumulation.');
+      lossOnly ??= { slots: newBuffers().slots, out: newBuffers() };
+      const feeds: Record<string, ort.Tensor> = { ...batchFeeds(batchInputs, batch), [STEP]: toOrt('int64', BigInt64Array.of(1n), []) };
+      const none = new Uint8Array(layerCount);
+      feeds[IST_SELECTED] = toOrt('bool', none, [layerCount]);
+      feeds[IST_ACTIVE] = toOrt('bool', none, [layerCount]);
+      const fetches: Record<string, ort.Tensor | null> = { [LOSS]: null, [LR]: null, [NORM]: null };
+      for (const n of trainableNames) {
+        const d = values[n];
+        if (!d || d.length !== info.get(n)!.size) throw new Error(`The loss-only pass needs a value of ${info.get(n)!.size} numbers for parameter "${n}".`);
+        feeds[n] = tensor(n, d);
+      }
+      for (const n of used) {
+        fetches[next(n)] = tensor(n, lossOnly.out.params[n]!);
+        for (const s of slotNames) {
+          feeds[slotIn(s, n)] = tensor(n, lossOnly.slots[s]![n]!);
+          fetches[next(slotIn(s, n))] = tensor(n, lossOnly.out.slots[s]![n]!);
+        }
+      }
+      const out = await main.session.run(feeds, fetches);
+      return scalarValue(out[LOSS] as ort.Tensor);
+    },
     provider: main.provider,
     batchInputs,
     trainableNames,

@@ -18,7 +18,7 @@ import { loadModel, type LoadedModel } from '../models/load';
 import { crossEntropy } from '../nn/loss';
 import type { Graph, Value } from '../onnx';
 import { planFullLayers, readFullLayersAdapter, writeFullLayersAdapter, type FullLayersPlan } from '../peft/full';
-import { dropoutMasks, initLora, LORA_DEFAULT_TARGETS, layerOfName, loraLinearHook, planLora, type LoraPlan } from '../peft/lora';
+import { dropoutInput, dropoutMasks, initLora, LORA_DEFAULT_TARGETS, layerOfName, loraLinearHook, planLora, type LoraPlan } from '../peft/lora';
 import type { SessionSettings } from '../runtime/session';
 import { createLayerSampler, type LayerSampler } from '../train/ist';
 import { compileEvalStep, type EvalStep } from '../train/eval-step';
@@ -206,6 +206,29 @@ function batchFeeds(b: DataBatch): Batch {
   };
 }
 
+/**
+ * `b` cut into batches of exactly `rows` rows, the last one filled with fully masked padding rows:
+ * loss-only passes through the train-step session then run at the shapes it trains at, so its
+ * memory planner and arena need nothing beyond what training already uses (an IST batch of 16 rows
+ * through a session trained at 4 would grow its activation memory fourfold).
+ */
+function asTrainBatches(b: DataBatch, rows: number, padId: number): DataBatch[] {
+  const [n, t] = b.dims;
+  if (n === rows) return [b];
+  const out: DataBatch[] = [];
+  for (let r0 = 0; r0 < n; r0 += rows) {
+    const take = Math.min(rows, n - r0);
+    const inputIds = new BigInt64Array(rows * t).fill(BigInt(padId));
+    const targets = new BigInt64Array(rows * t).fill(BigInt(padId));
+    const mask = new Float32Array(rows * t);
+    inputIds.set(b.inputIds.subarray(r0 * t, (r0 + take) * t));
+    targets.set(b.targets.subarray(r0 * t, (r0 + take) * t));
+    mask.set(b.mask.subarray(r0 * t, (r0 + take) * t));
+    out.push({ ...b, inputIds, targets, mask, dims: [rows, t], examples: b.examples.slice(r0, r0 + take), lines: b.lines.slice(r0, r0 + take) });
+  }
+  return out;
+}
+
 /** Real (non-padding) input positions of a batch: the tokens the step processed. */
 function realTokens(examples: readonly Example[], b: DataBatch, seqLen: number): number {
   return b.examples.reduce((s, i) => s + Math.max(0, Math.min(examples[i]!.tokens.length, seqLen) - 1), 0);
@@ -267,8 +290,14 @@ export async function runTuning(c: TuneConfig, hooks: TuneHooks = {}, o: TuneRun
     },
   );
   let evalStep: EvalStep | undefined;
+  // IST's suppression passes and held-out evaluation run through the train-step session itself
+  // when it offers a loss-only pass (LoRA, layer-gated, no accumulation): scaling a layer's LoRA
+  // output is scaling its B matrix, so the passes need no graph of their own, and the frozen
+  // weights are held once. Otherwise a separate no-gradient graph with per-layer scales.
+  const lora = adapter.lora;
+  const viaTrainStep = lora !== undefined && ts.canForwardLoss;
   try {
-    if (c.sampler === 'ist' || evalExamples) {
+    if ((c.sampler === 'ist' || evalExamples) && !viaTrainStep) {
       evalStep = await compileEvalStep(
         (g, params) => {
           const layerScale = g.input('ist/scale', 'float32', [model.spec.layers]);
@@ -284,6 +313,21 @@ export async function runTuning(c: TuneConfig, hooks: TuneHooks = {}, o: TuneRun
     const evalLoss = async (batches: DataBatch[], params: TrainState['params'], scale: Float32Array): Promise<{ loss: number; tokens: number }> => {
       let sum = 0;
       let count = 0;
+      if (viaTrainStep) {
+        const scaled = { ...params };
+        for (const m of lora.modules) {
+          const s = scale[m.layer]!;
+          if (s !== 1) scaled[m.keyB] = params[m.keyB]!.map((v) => v * s);
+        }
+        for (const b of batches.flatMap((x) => asTrainBatches(x, c.batchSize, padId))) {
+          // Dropout masks of ones: no dropout, as in the eval graph.
+          const masks = dropout ? Object.fromEntries(lora.modules.map((m) => [dropoutInput(m.module), { data: new Float32Array(b.dims[0] * b.dims[1] * m.inFeatures).fill(1), dims: [b.dims[0], b.dims[1], m.inFeatures] }])) : {};
+          const n = b.mask.reduce((a, v) => a + v, 0);
+          sum += (await ts.forwardLoss({ ...batchFeeds(b), ...masks }, scaled)) * Math.max(n, 1);
+          count += n;
+        }
+        return { loss: sum / Math.max(1, count), tokens: count };
+      }
       for (const b of batches) {
         const out = await evalStep!.run({ ...batchFeeds(b), 'ist/scale': { data: scale, dims: [scale.length] } }, params);
         sum += (out.nll_sum!.data as Float32Array)[0]!;

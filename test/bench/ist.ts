@@ -15,7 +15,6 @@ import { defaultThreads } from '../../native-models/runtime/providers';
 import { Rng } from '../../native-models/data/prng';
 import { loadModel } from '../../native-models/models/load';
 import { crossEntropy } from '../../native-models/nn/loss';
-import { compileEvalStep } from '../../native-models/train/eval-step';
 import { createLayerSampler } from '../../native-models/train/ist';
 import { compileTrainStep, type ParamInit } from '../../native-models/train/train-step';
 import { forwardWith, prepareAdapter, runTuning, TUNE_DEFAULTS, type TuneConfig, type TuneProgress } from '../../native-models/tune';
@@ -90,11 +89,14 @@ async function runPaired(modelPath: string, threads: number, warmup: number, rep
   };
   const all = await compileTrainStep(fn, common);
   const ist = await compileTrainStep(fn, { ...common, layers: { layerOf: (n: string) => adapter.layerOf(n) } });
-  const evalStep = await compileEvalStep((g, p) => {
-    const layerScale = g.input('ist/scale', 'float32', [LAYERS]);
-    const f = forwardWith(model, adapter, SEQ, g, p, { dropout: false, layerScale });
-    return { loss: crossEntropy(g, f.logits, f.targets, f.mask) };
-  }, { trainable, frozen, session });
+  // The suppression passes as the tuning engine runs them: a loss-only pass through the IST train
+  // step itself, with each suppressed layer's LoRA B scaled (no second session, no second copy of
+  // the frozen weights).
+  const suppressed = (params: Record<string, Float32Array | Float64Array>, scales: Float32Array) => {
+    const out = { ...params };
+    for (const m of adapter.lora!.modules) if (scales[m.layer] !== 1) out[m.keyB] = params[m.keyB]!.map((v) => v * scales[m.layer]!);
+    return out;
+  };
   const T = SEQ - 1;
   const rng = new Rng(3);
   const ids = BigInt64Array.from({ length: BATCH * T }, () => BigInt(1 + rng.int(511)));
@@ -111,8 +113,7 @@ async function runPaired(modelPath: string, threads: number, warmup: number, rep
     t0 = performance.now();
     if (sampler.needsImportanceUpdate(k)) {
       await sampler.updateImportance(async (scales) => {
-        const r = await evalStep.run({ ...batch, 'ist/scale': { data: scales, dims: [LAYERS] } }, sIst.params);
-        return (r.loss!.data as Float32Array)[0]!;
+        return ist.forwardLoss(batch, suppressed(sIst.params, scales));
       });
     }
     sIst = (await ist.step(batch, sIst, { selected: sampler.select(k) })).state;
@@ -124,7 +125,6 @@ async function runPaired(modelPath: string, threads: number, warmup: number, rep
   }
   await all.dispose();
   await ist.dispose();
-  await evalStep.dispose();
   return out;
 }
 
@@ -171,12 +171,25 @@ export async function benchIst(o: IstBenchOptions = {}): Promise<BenchSection> {
       notes: [
         `Target: IST at ≤ 0.6× the all-layers step time. Measured ${round(ratio, 3)}× (pair ratios ${round(Math.min(...pairRatios), 2)}–${round(Math.max(...pairRatios), 2)}).`,
         'Bound: with LoRA the parameter gradients are small, so an update is ≈ forward (every layer, always) + activation backward from the top down to the lowest selected layer. With 2 of 8 layers drawn uniformly the lowest is layer 2 on average, so backward still crosses ~6 of 8 blocks: roughly (8 + 6) / (8 + 8) ≈ 0.9 if backward cost per block equals forward; backward costs more than forward here, which helps IST. No LoRA update can go below ≈ (8 + 1) / 16 even when only the top layer is chosen.',
-        'IST keeps a second (eval) session for its suppression passes, with its own copy of the frozen weights: that is its extra resident memory.',
+        'IST runs its suppression passes through its own train-step session (TrainStep.forwardLoss: no layer selected, so the head and every block backward and every update sit in skipped If branches; a suppressed layer\'s LoRA output scale is applied to its B matrix host-side): no second session and no second copy of the frozen weights. Its remaining extra memory over all-layers is the If-branch plumbing only.',
+        'Also skipped when nothing below needs it: each block\'s activation backward runs only at or above the lowest selected layer, parameter-gradient products only in selected layers, and updates (moments, weight decay) only for selected layers.',
       ],
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// Standalone: `node --import tsx test/bench/ist.ts --section [--threads N] [--reps N]` prints this section.
+if (process.argv.includes('--section')) {
+  const n = (name: string) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : undefined);
+  benchIst({ ...(n('threads') ? { threads: n('threads') } : {}), ...(n('reps') ? { reps: n('reps') } : {}) }).then(
+    (s) => console.log(JSON.stringify({ rows: s.rows, notes: s.notes }, null, 1)),
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : String(e));
+      process.exit(1);
+    },
+  );
 }
 
 // Child-process mode: one variant, result as one JSON line on stdout.

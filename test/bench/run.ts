@@ -3,7 +3,9 @@
 // Options: --threads N (default: all cores), --warmup N / --reps N (default 3 / 10 for the small
 // sections, 2 / 5 for the LoRA, roofline and forward sections at the three model sizes), --quick
 // (smoke run: the LoRA, roofline, forward and overhead sections at d 256 only, 1 warm-up, 2
-// repetitions; the other parts are marked as not measured).
+// repetitions; the other parts are marked as not measured), --lora-only [--size 512,768] (only the
+// LoRA-vs-PyTorch and roofline sections, at the listed hidden sizes (default all three), with the
+// profile of the largest; written to test-results/bench-lora/, never over bench/report.md).
 // Nothing here asserts a threshold; the report states figures and ratios measured in one run.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -31,6 +33,18 @@ function intFlag(name: string, fallback: number): number {
 
 const threads = intFlag('threads', defaultThreads());
 const quick = process.argv.includes('--quick');
+const loraOnly = process.argv.includes('--lora-only');
+const onlySizes = (() => {
+  const i = process.argv.indexOf('--size');
+  if (i < 0) return SIZES;
+  const want = (process.argv[i + 1] ?? '').split(',').map(Number);
+  const picked = SIZES.filter((s) => want.includes(s.hidden));
+  if (picked.length !== want.length) {
+    console.error(`--size takes hidden sizes among ${SIZES.map((s) => s.hidden).join(', ')}, comma-separated (got "${process.argv[i + 1] ?? ''}").`);
+    process.exit(2);
+  }
+  return picked;
+})();
 const warmup = intFlag('warmup', 3);
 const reps = intFlag('reps', 10);
 // The model-size sections: steps of seconds each, so fewer repetitions unless asked.
@@ -61,36 +75,42 @@ async function main(): Promise<void> {
   } finally {
     rmSync(modelRoot, { recursive: true, force: true });
   }
-  if (!quick) await smallSections(sections, machineExtra);
+  if (!quick && !loraOnly) await smallSections(sections, machineExtra);
 
   machineExtra['load average at end (1 / 5 / 15 min)'] = load();
   machineExtra['bench wall time (min)'] = Math.round((performance.now() - started) / 600) / 100;
   machineExtra['machine sharing'] = 'shared with other engineers running builds and tests during the run: absolute figures vary with their load; compare the ratios, taken per repetition';
-  machineExtra.mode = quick ? 'quick (smoke run)' : 'full';
+  machineExtra.mode = quick ? 'quick (smoke run)' : loraOnly ? `LoRA + roofline only (${onlySizes.map((s) => s.label).join(', ')})` : 'full';
   const report: BenchReport = { generatedAt: new Date().toISOString(), machine: machineInfo(machineExtra), sections };
-  // A smoke run must not replace the committed full report.
-  const out = quick ? `${repoRoot}test-results/bench-quick/` : `${repoRoot}bench/`;
+  // A smoke or partial run must not replace the committed full report.
+  const partial = quick ? 'test-results/bench-quick' : loraOnly ? 'test-results/bench-lora' : null;
+  const out = partial ? `${repoRoot}${partial}/` : `${repoRoot}bench/`;
   writeBenchReport(report, summary, `${out}report.json`, `${out}report.md`);
   for (const s of sections) {
     console.log(`\n${s.title}`);
     for (const row of s.rows) console.log(`  ${Object.values(row).map((v) => v ?? '—').join('  ')}`);
   }
   if (summary.length) console.log(`\nSummary:\n${summary.map((l) => `  - ${l}`).join('\n')}`);
-  console.log(`\nWrote ${quick ? 'test-results/bench-quick' : 'bench'}/report.json and report.md (${machineExtra['bench wall time (min)']} min).`);
+  console.log(`\nWrote ${partial ?? 'bench'}/report.json and report.md (${machineExtra['bench wall time (min)']} min).`);
 }
 
 /** Parts 1, 2, 4 (forward) and 5 (copies, messaging) at the three model sizes (d 256 only with --quick). */
 async function sizedSections(sections: BenchSection[], summary: string[], machineExtra: Record<string, Cell>, modelRoot: string): Promise<void> {
-  const sizes = quick ? [SIZES[0]!] : SIZES;
-  const profile = quick ? SIZES[0]! : SIZES[SIZES.length - 1]!;
+  const sizes = quick ? [SIZES[0]!] : onlySizes;
+  const profile = sizes[sizes.length - 1]!;
   console.error(`bench: LoRA train step vs PyTorch + roofline, ${threads} thread(s), ${sizedWarmup} warm-up + ${sizedReps} repetitions, ${sizes.map((s) => s.label).join(', ')}…`);
-  const lora: LoraBenchResult = await benchLoraTrainStep({ threads, warmup: sizedWarmup, reps: sizedReps, sizes, modelRoot, profile, singleThread: threads > 1 ? (quick ? SIZES[0]! : SIZES[1]!) : null });
+  const lora: LoraBenchResult = await benchLoraTrainStep({ threads, warmup: sizedWarmup, reps: sizedReps, sizes, modelRoot, profile, singleThread: threads > 1 ? (quick ? SIZES[0]! : loraOnly ? (sizes.find((s) => s.hidden === 512) ?? null) : SIZES[1]!) : null });
   sections.push(lora.section);
   const roof = rooflineSection(lora.roofline, threads, [
     'The probe is a 2048³ MatMul (48 MB working set, threads in lock-step): on a loaded machine it degrades more than the step\'s smaller, cache-resident MatMuls (quiet-machine figure in ENGINE-NOTES.md: ≈ 190 GFLOP/s at 2 threads), so a fraction above 1 means the probe was disturbed; the in-step MatMul rate in the LoRA section\'s profile note is the comparison the probe does not disturb.',
-    'What limits the fraction: the train step is not only MatMuls (see the profile in the LoRA section: elementwise ops, transposes and softmax of forward and backward run as separate memory-bound kernels, about a thousand nodes per step), and its MatMuls are smaller and skinnier (d × d weights, [batch·seq, d] activations, per-head attention products) than the 2048³ reference.',
+    'What limits the fraction: the train step is not only MatMuls (see the profile in the LoRA section: the elementwise work of SwiGLU, softmax, norms and residual sums in forward and backward runs as separate memory-bound kernels), and its MatMuls are smaller and skinnier (d × d weights, [batch·seq, d] activations, per-head attention products) than the 2048³ reference.',
   ]);
   sections.push(roof);
+  if (loraOnly) {
+    for (const r of lora.section.rows) summary.push(`LoRA train step ${r.model}, ${r.threads} thread(s): ours ${r['ours ms (median, min–max)']} ms, ${r['ours tokens/s']} tokens/s vs PyTorch ${r['PyTorch tokens/s']} → ${r['tokens/s ratio ours ÷ PyTorch']}×.`);
+    for (const r of roof.rows) summary.push(`Roofline ${r.model}: ${r['train step GFLOP/s']} GFLOP/s ÷ ORT MatMul ${r['ORT MatMul GFLOP/s']} GFLOP/s = ${r['fraction of roofline']}.`);
+    return;
+  }
   for (const r of lora.section.rows) summary.push(`LoRA train step ${r.model}, ${r.threads} thread(s): ours ${r['ours tokens/s']} tokens/s vs PyTorch ${r['PyTorch tokens/s']} → ${r['tokens/s ratio ours ÷ PyTorch']}× (per-repetition ${r['per-rep ratio min–max']}).`);
   for (const r of roof.rows) summary.push(`Roofline ${r.model}: ${r['train step GFLOP/s']} GFLOP/s ÷ ORT MatMul ${r['ORT MatMul GFLOP/s']} GFLOP/s = ${r['fraction of roofline']} (target ≥ 0.40 at d 768 / 12 layers).`);
   machineExtra['torch BLAS (LoRA peer)'] = `${lora.blas.openblas ? `${lora.blas.openblas.config}, core ${lora.blas.openblas.core}` : lora.blas.libraries.join(', ')}; libraries ${lora.blas.libraries.join(', ')}`;

@@ -142,6 +142,34 @@ describe('layer-gated train step', () => {
     await acc.dispose();
   });
 
+  it('forwardLoss gives the loss at any parameters without updating anything', async () => {
+    const ts = await compileTrainStep(model, { trainable: trainable(), ...adamw, layers: { layerOf }, session });
+    try {
+      expect(ts.canForwardLoss).toBe(true);
+      const state = ts.initState();
+      const before = cloneState(state);
+      const lossOnly = await ts.forwardLoss(batch, state.params);
+      // The loss a step reports is the loss before its update.
+      const r = await ts.step(batch, state, { selected: [1, 3] });
+      expect(lossOnly).toBe(r.loss);
+      // At the updated parameters it is the next step's loss; the state given is not touched.
+      const after = cloneState(r.state);
+      const lossAfter = await ts.forwardLoss(batch, r.state.params);
+      expect(r.state).toEqual(after);
+      expect(lossAfter).not.toBe(lossOnly);
+      expect((await ts.step(batch, r.state, { selected: [0] })).loss).toBe(lossAfter);
+      // A scaled adapter changes the loss (what IST's suppression passes rely on).
+      const scaled = { ...before.params, B1: before.params.B1!.map((v) => v * 0.5) };
+      expect(await ts.forwardLoss(batch, scaled)).not.toBe(lossOnly);
+    } finally {
+      await ts.dispose();
+    }
+    const plain = await compileTrainStep(model, { trainable: trainable(), ...adamw, session });
+    expect(plain.canForwardLoss).toBe(false);
+    await expect(plain.forwardLoss(batch, plain.initState().params)).rejects.toThrow(/sparse layer tuning/);
+    await plain.dispose();
+  });
+
   it('refuses a step without a selection and a parameter outside every layer', async () => {
     const ts = await compileTrainStep(model, { trainable: trainable(), ...adamw, layers: { layerOf }, session });
     await expect(ts.step(batch, ts.initState())).rejects.toThrow(/selected layer/);
