@@ -15,17 +15,12 @@ import { join, resolve } from 'node:path';
 import type { DemoCell, DemoColumnView, DemoJobView, DemoResultView, DemoTaskView } from '../ipc/demo-contract';
 import type { EventPayload } from '../ipc/contract';
 import type { EventSink } from '../ipc/handlers';
-import { asCancel, COLUMN_TITLES, COLUMNS, formatTaskTable, runDemo, type DemoProgress, type DemoResult, type TaskTable } from './demo';
+import { asCancel, COLUMN_TITLES, COLUMNS, fmt, formatTaskTable, runDemo, type DemoProgress, type DemoResult, type TaskTable } from './demo';
 import { JobCancelledError } from './emulators';
 import { ServiceError } from './service-error';
 
-/**
- * A number as `offsite demo` and `offsite table` print it in the results table (formatTaskTable):
- * one decimal from 100 up, four below. The unit tests hold it to formatTaskTable's own output.
- */
-export function demoNumber(v: number): string {
-  return Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4);
-}
+/** A number as `offsite demo` and `offsite table` print it in the results table. */
+export const demoNumber = fmt;
 
 const cell = (value: number): DemoCell => ({ value, text: demoNumber(value) });
 

@@ -253,7 +253,8 @@ function headline(metric: EvaluationView['metric'], scores: Record<string, numbe
   return { metric: 'em', value: scores.em! };
 }
 
-const fmt = (v: number): string => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
+/** A number as the results table prints it: one decimal from 100 up, four below (the Demo screen uses it too). */
+export const fmt = (v: number): string => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
 
 async function ensureEmptyFolder(dir: string, what: string): Promise<void> {
   if (existsSync(dir) && (await readdir(dir)).length > 0) throw new ServiceError(`The ${what} ${dir} already exists and is not empty; choose a new folder.`);

@@ -1,6 +1,7 @@
 // Autoregressive generation: prefill the prompt once, then one token per step through the
 // key/value cache; or, for comparison and as a fallback, recompute the whole prefix every step.
-// Token choice happens host-side (sampling.ts) with a seeded PRNG.
+// Token choice happens host-side (sampling.ts) with a seeded PRNG; greedy decoding with a cache
+// picks its tokens inside the graph, several per run.
 import type { ModelRunner } from '../models/runner';
 import { checkSampling, Rng, sampleToken } from './sampling';
 
@@ -50,16 +51,40 @@ export async function generate(runner: ModelRunner, prompt: number[], opts: Gene
   const stop = new Set(opts.stopTokens ?? spec.eosIds);
   const rng = new Rng(opts.seed ?? 0);
   const sampling = { temperature, topP };
+  // Greedy with a cache: after the prompt pass the tokens are picked inside onnxruntime, many per
+  // run (ModelRunner.greedySteps), the same tokens as one step at a time without the round trips.
+  await runner.prepareGeneration(useCache, useCache && temperature === 0);
+  const inGraph = useCache && temperature === 0 && runner.canDecodeGreedily;
   const seq = [...prompt];
   const out: number[] = [];
-  await runner.prepareGeneration(useCache);
   let cache = runner.emptyCache(1);
   let finish: GenerateResult['finish'] = 'length';
   let prefillMs = 0;
   let decodeMs = 0;
-  for (let i = 0; i < opts.maxNewTokens; i++) {
+  // Tokens per greedy run: the first run is short, later ones aim at CHUNK_MS each, so tokens
+  // still reach onToken and an abort still lands within a fraction of a second on large models.
+  let chunk = FIRST_CHUNK;
+  const take = (next: number): boolean => {
+    seq.push(next);
+    out.push(next);
+    opts.onToken?.(next, out.length - 1);
+    if (stop.has(next)) finish = 'stop';
+    return finish === 'stop';
+  };
+  while (out.length < opts.maxNewTokens) {
     opts.signal?.throwIfAborted();
     const t0 = performance.now();
+    if (inGraph && out.length > 0) {
+      const n = Math.min(chunk, opts.maxNewTokens - out.length);
+      const res = await runner.greedySteps([seq.slice(cache.length)], cache, n, [...stop]);
+      cache = res.cache;
+      const dt = performance.now() - t0;
+      decodeMs += dt;
+      const picked = res.tokens[0]!;
+      chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(CHUNK_MS / (dt / picked.length))));
+      if (picked.some(take)) break;
+      continue;
+    }
     // With a cache only the tokens it has not seen go in; without one, the whole prefix every time.
     let logits: Float32Array;
     if (useCache) {
@@ -71,15 +96,15 @@ export async function generate(runner: ModelRunner, prompt: number[], opts: Gene
     }
     const next = sampleToken(logits, sampling, rng);
     const dt = performance.now() - t0;
-    if (i === 0) prefillMs = dt;
+    if (out.length === 0) prefillMs = dt;
     else decodeMs += dt;
-    seq.push(next);
-    out.push(next);
-    opts.onToken?.(next, i);
-    if (stop.has(next)) {
-      finish = 'stop';
-      break;
-    }
+    if (take(next)) break;
   }
   return { prompt: [...prompt], tokens: out, finish, useCache, prefillMs, msPerToken: out.length > 1 ? decodeMs / (out.length - 1) : prefillMs, totalMs: prefillMs + decodeMs };
 }
+
+/** Greedy tokens picked in the first in-graph run, and the most in any run. */
+const FIRST_CHUNK = 4;
+const MAX_CHUNK = 256;
+/** Wall time one later in-graph run aims at. */
+const CHUNK_MS = 100;

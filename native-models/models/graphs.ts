@@ -1,6 +1,7 @@
 // The inference graphs every family gets from its forward builder: logits, per-token
 // log-probabilities (evaluation), the next token's logits from a whole prefix (generation without
-// a cache), and one key/value-cache step used for prefill and decode.
+// a cache), one key/value-cache step used for prefill and decode, and greedy decoding of many
+// tokens in one run (a Loop over the decode step).
 //
 // These graphs are never differentiated, so by default they use fused inference kernels
 // (nn/fused.ts): on small models onnxruntime's fixed cost per node and per graph input/output, not
@@ -154,23 +155,92 @@ export function buildCacheStepGraph(m: BuildableModel, o: GraphOptions & { singl
   // With one new token the last position is the only one: no slice needed.
   const out = m.family.forward(g, s, m.weights, { inputIds: ids, past, positionOffset: offset, lastPositionOnly: o.singleToken !== true, singleTokenDecode: o.singleToken === true, ...ctx(o) }, o.hooks);
   g.output(g.squeeze(logitsOf(out), [1]), 'logits');
-  const present: Value[] = [];
-  for (let i = 0; i < s.layers; i++) {
-    const p = out.present?.[i];
-    // The cache has one entry per layer, so every layer must have run attention.
-    if (!p) throw new Error(`Layer ${i} produced no key/value cache; generation with a cache needs every layer to run attention.`);
-    present.push(p.k, p.v);
-  }
-  const all = g.concat(present, 1); // [batch, H2, past+new, headDim]
+  const fresh = Array.from({ length: s.layers }, (_, i) => out.added?.[i]);
   let added: Value;
-  if (o.singleToken) {
-    // [batch, H2, 1, headDim] and [1, batch, H2, headDim] share one memory order.
-    added = g.reshape(g.slice(all, [2], [-1], [undefined], ['batch', H2, 1, s.headDim]), [1, 'batch', H2, s.headDim]);
+  if (fresh.every((a) => a)) {
+    // The fused kernels expose each layer's new keys and values [batch, new, kvHeads·headDim]:
+    // stacked along the last axis they are [batch, new, H2·headDim], the rows the cache appends.
+    const rows = g.concat(fresh.flatMap((a) => [a!.k, a!.v]), 2);
+    // With one new token [batch, 1, …] and [1, batch, …] share one memory order.
+    added = o.singleToken ? g.reshape(rows, [1, 'batch', H2, s.headDim]) : g.transpose(g.reshape(rows, ['batch', 'new', H2, s.headDim]), [1, 0, 2, 3]);
   } else {
-    const T = g.emit('Shape', [ids], { start: 1, end: 2 }, [{ dtype: 'int64', shape: [1] }])[0]!;
-    const last = g.emit('Slice', [all, g.neg(T), g.ints([2 ** 62]), g.ints([2])], {}, [{ dtype: 'float32', shape: ['batch', H2, 'new', s.headDim] }])[0]!;
-    added = g.transpose(last, [2, 0, 1, 3]);
+    const present: Value[] = [];
+    for (let i = 0; i < s.layers; i++) {
+      const p = out.present?.[i];
+      // The cache has one entry per layer, so every layer must have run attention.
+      if (!p) throw new Error(`Layer ${i} produced no key/value cache; generation with a cache needs every layer to run attention.`);
+      present.push(p.k, p.v);
+    }
+    const all = g.concat(present, 1); // [batch, H2, past+new, headDim]
+    if (o.singleToken) {
+      // [batch, H2, 1, headDim] and [1, batch, H2, headDim] share one memory order.
+      added = g.reshape(g.slice(all, [2], [-1], [undefined], ['batch', H2, 1, s.headDim]), [1, 'batch', H2, s.headDim]);
+    } else {
+      const T = g.emit('Shape', [ids], { start: 1, end: 2 }, [{ dtype: 'int64', shape: [1] }])[0]!;
+      const last = g.emit('Slice', [all, g.neg(T), g.ints([2 ** 62]), g.ints([2])], {}, [{ dtype: 'float32', shape: ['batch', H2, 'new', s.headDim] }])[0]!;
+      added = g.transpose(last, [2, 0, 1, 3]);
+    }
   }
   g.output(added, NEW_NAME);
+  return pruneUnused(g);
+}
+
+/** Inputs and outputs of the greedy decode loop (buildGreedyLoopGraph). */
+export const GREEDY = { steps: 'max_steps', stops: 'stop_ids', tokens: 'tokens' } as const;
+
+/**
+ * Greedy decoding of up to `max_steps` tokens in ONE run: an ONNX Loop whose body is the one-token
+ * decode step followed by ArgMax. Per token this saves a session.run (its input/output marshalling
+ * and the host round trip) and the re-layout of the cache, which inside the loop is carried per
+ * layer in the kernel's own layout. Inputs: input_ids int64 [batch, 1] (the last token, not yet in
+ * the cache), past_key_values (PAST_NAME layout, past ≥ 1), max_steps int64 scalar (≥ 1), stop_ids
+ * int64 [stops] (a step that picks one of them in any sequence is the last). Outputs: tokens int64
+ * [steps, batch, 1], the tokens picked (the first ties winning, as host-side argmax), and
+ * new_key_values [steps, batch, 1, 2·layers·kvHeads·headDim]: per step the cache rows of the token
+ * that step read (input_ids first), in the memory order of PAST_NAME rows.
+ */
+export function buildGreedyLoopGraph(m: BuildableModel, o: GraphOptions = {}): Graph {
+  const g = inferenceGraph('greedy_loop', o);
+  const s = m.spec;
+  const H2 = cacheHeads(s);
+  const ids = g.input('input_ids', 'int64', ['batch', 1]);
+  const cache = g.input(PAST_NAME, 'float32', ['past', 'batch', H2, s.headDim]);
+  const steps = g.input(GREEDY.steps, 'int64', []);
+  const stops = g.input(GREEDY.stops, 'int64', ['stops']);
+  const parts = g.split(g.transpose(cache, [1, 2, 0, 3]), 1, Array.from({ length: 2 * s.layers }, () => s.kvHeads));
+
+  const body = new Graph('greedy_step', g);
+  body.input('iteration', 'int64', []);
+  body.input('cond_in', 'bool', []);
+  const tok = body.input('token_in', 'int64', ['batch', 1]);
+  const kvShape = ['batch', s.kvHeads, 'loop_past', s.headDim];
+  const past: LayerKV[] = [];
+  for (let i = 0; i < s.layers; i++) past.push({ k: body.input(`past_k_${i}`, 'float32', kvShape), v: body.input(`past_v_${i}`, 'float32', kvShape) });
+  const out = m.family.forward(body, s, m.weights, { inputIds: tok, past, positionOffset: body.dim(past[0]!.k, 2), singleTokenDecode: true, ...ctx(o) }, o.hooks);
+  const next = body.emit('ArgMax', [logitsOf(out)], { axis: -1, keepdims: 0 }, [{ dtype: 'int64', shape: ['batch', 1] }])[0]!;
+  const hit = body.cast(body.binary('Equal', next, stops), 'int32'); // [batch, stops]
+  const carryOn = body.binary('Less', body.reduce('ReduceMax', hit, [0, 1], false), body.scalar(1, 'int32'));
+  body.output(carryOn);
+  body.output(next);
+  const carried: Value[] = [];
+  for (let i = 0; i < s.layers; i++) {
+    const p = out.present?.[i];
+    const a = out.added?.[i];
+    if (!p || !a) throw new Error(`Layer ${i} produced no key/value cache; greedy decoding with a cache needs every layer to run fused attention.`);
+    carried.push(p.k, p.v);
+  }
+  for (const c of carried) body.output(c);
+  body.output(body.identity(next)); // scan output: the token of each step
+  body.output(body.concat(Array.from({ length: s.layers }, (_, i) => [out.added![i]!.k, out.added![i]!.v]).flat(), 2)); // scan output: that step's rows
+  pruneUnused(body);
+
+  const loopOut = g.emit(
+    'Loop',
+    [steps, g.constant(Uint8Array.of(1), [], 'bool'), ids, ...parts],
+    { body: { g: body } },
+    [{ dtype: 'int64', shape: ['batch', 1] }, ...carried.map(() => ({ dtype: 'float32' as const, shape: ['batch', s.kvHeads, 'final_past', s.headDim] })), { dtype: 'int64', shape: ['steps', 'batch', 1] }, { dtype: 'float32', shape: ['steps', 'batch', 1, H2 * s.headDim] }],
+  );
+  g.output(loopOut[loopOut.length - 2]!, GREEDY.tokens);
+  g.output(loopOut[loopOut.length - 1]!, NEW_NAME);
   return pruneUnused(g);
 }

@@ -1,7 +1,7 @@
 // ORT sessions over a loaded model's graphs, compiled on first use: token log-probabilities for
-// evaluation; for generation the key/value-cache steps (prefill and one-token decode) and the
-// next-token logits of a whole prefix (no cache). The cache lives host-side and grows by
-// appending the new positions each step returns.
+// evaluation; for generation the key/value-cache steps (prefill and one-token decode), greedy
+// decoding of many tokens in one run, and the next-token logits of a whole prefix (no cache). The
+// cache lives host-side and grows by appending the new positions each run returns.
 import type * as ort from 'onnxruntime-node';
 import { opsetFor } from '../nn/fused';
 import { serialize } from '../onnx/serialize';
@@ -9,7 +9,7 @@ import type { Graph } from '../onnx/graph';
 import { openSession, type OpenedSession, type SessionSettings } from '../runtime/session';
 import { toOrt } from '../runtime/tensors';
 import type { ScoreWindow, TokenScorer } from '../eval/perplexity';
-import { buildCacheStepGraph, buildNextTokenGraph, buildTokenLogProbGraph, cacheHeads, NEW_NAME, PAST_NAME, type BuildableModel, type GraphOptions } from './graphs';
+import { buildCacheStepGraph, buildGreedyLoopGraph, buildNextTokenGraph, buildTokenLogProbGraph, cacheHeads, GREEDY, NEW_NAME, PAST_NAME, type BuildableModel, type GraphOptions } from './graphs';
 
 /** Opens a session for `g` (weights of 1 MiB and more travel as in-memory external data). */
 export async function openGraphSession(g: Graph, settings: SessionSettings = {}): Promise<OpenedSession> {
@@ -46,6 +46,7 @@ export class ModelRunner implements TokenScorer {
   private step?: Promise<OpenedSession>;
   private decode?: Promise<OpenedSession>;
   private next?: Promise<OpenedSession>;
+  private greedy?: Promise<OpenedSession>;
   readonly settings: SessionSettings;
   /** Longest sequence (past + new) the sessions accept. */
   readonly contextLength: number;
@@ -73,6 +74,23 @@ export class ModelRunner implements TokenScorer {
     return this.decode;
   }
 
+  private greedySession(): Promise<OpenedSession> {
+    this.greedy ??= openGraphSession(buildGreedyLoopGraph(this.model, this.options), this.settings);
+    return this.greedy;
+  }
+
+  /** Set when the greedy loop graph cannot be built for this model and options (see canDecodeGreedily). */
+  private noGreedyLoop = false;
+
+  /**
+   * Whether `greedySteps` can run: the loop needs the fused attention kernels, which expose each
+   * step's new keys and values (not with `fused: false`, nor where a layer's attention falls back
+   * to primitives). Known for sure after `prepareGeneration(true, true)`.
+   */
+  get canDecodeGreedily(): boolean {
+    return (this.options.fused ?? true) && !this.noGreedyLoop;
+  }
+
   private nextSession(): Promise<OpenedSession> {
     this.next ??= openGraphSession(buildNextTokenGraph(this.model, this.options), this.settings);
     return this.next;
@@ -83,12 +101,26 @@ export class ModelRunner implements TokenScorer {
   }
 
   /**
-   * Compiles the sessions generation will use (with a cache: prefill and decode; without: the
-   * next-token graph), so that timing a generation measures steps, not compilation.
+   * Compiles the sessions generation will use (with a cache: prefill and decode, the decode being
+   * the greedy loop when `greedy` and the model allows it; without: the next-token graph), so that
+   * timing a generation measures steps, not compilation.
    */
-  async prepareGeneration(useCache: boolean): Promise<void> {
-    if (useCache) await Promise.all([this.stepSession(), this.decodeSession()]);
-    else await this.nextSession();
+  async prepareGeneration(useCache: boolean, greedy = false): Promise<void> {
+    if (!useCache) {
+      await this.nextSession();
+      return;
+    }
+    if (greedy && this.canDecodeGreedily && !this.greedy) {
+      let graph: Graph | undefined;
+      try {
+        graph = buildGreedyLoopGraph(this.model, this.options);
+      } catch {
+        // Some layer's attention is not the fused kernel: greedy decoding goes step by step.
+        this.noGreedyLoop = true;
+      }
+      if (graph) this.greedy = openGraphSession(graph, this.settings);
+    }
+    await Promise.all([this.stepSession(), greedy && this.canDecodeGreedily ? this.greedySession() : this.decodeSession()]);
   }
 
   /** The execution provider the sessions run on (opens the step session if none is open yet). */
@@ -169,6 +201,39 @@ export class ModelRunner implements TokenScorer {
   }
 
   /**
+   * Greedy decoding inside one session run: from `tokens` ([batch][1], the last token of each
+   * sequence, not yet in `cache`, which must hold at least one position) picks up to `maxSteps`
+   * tokens by argmax, stopping after the step in which any sequence picks one of `stopIds`. Returns
+   * the picked tokens per sequence and the cache grown by the positions read (`tokens` and every
+   * picked token but the last). Same tokens as `cacheStep` + argmax, without a host round trip per
+   * token.
+   */
+  async greedySteps(tokens: number[][], cache: KVCache, maxSteps: number, stopIds: readonly number[] = []): Promise<{ tokens: number[][]; cache: KVCache }> {
+    if (!this.canDecodeGreedily) throw new Error('Greedy decoding in one run needs the fused inference kernels; this runner was opened with fused: false.');
+    if (this.checkTokens(tokens) !== 1) throw new Error('Greedy decoding continues from exactly one token per sequence.');
+    if (cache.length === 0) throw new Error('Greedy decoding continues a cache; run the prompt through cacheStep first.');
+    if (cache.batch !== tokens.length) throw new Error(`The cache holds ${cache.batch} sequences but ${tokens.length} were given.`);
+    if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new Error(`The number of greedy steps must be a whole number ≥ 1, not ${maxSteps}.`);
+    this.checkLength(cache.length + maxSteps);
+    const { session } = await this.greedySession();
+    // An empty stop list would make the stop test reduce over nothing: -1 is never a token.
+    const stops = BigInt64Array.from((stopIds.length ? stopIds : [-1]).map(BigInt));
+    const res = await session.run({
+      input_ids: this.ids(tokens, 1),
+      [PAST_NAME]: this.cacheTensor(cache),
+      [GREEDY.steps]: toOrt('int64', BigInt64Array.of(BigInt(maxSteps)), []),
+      [GREEDY.stops]: toOrt('int64', stops, [stops.length]),
+    });
+    const picked = res[GREEDY.tokens]!;
+    const n = picked.dims[0]!;
+    const ids = picked.data as BigInt64Array;
+    const B = tokens.length;
+    const out = Array.from({ length: B }, (_, b) => Array.from({ length: n }, (_, t) => Number(ids[t * B + b])));
+    // Step t read one token per sequence; its rows are the cache's next position.
+    return { tokens: out, cache: this.append(cache, res[NEW_NAME]!.data as Float32Array, n) };
+  }
+
+  /**
    * The next token's logits after each whole sequence ([batch][seq], equal lengths), recomputed
    * from scratch: generation without a cache.
    */
@@ -201,12 +266,13 @@ export class ModelRunner implements TokenScorer {
   }
 
   async release(): Promise<void> {
-    for (const p of [this.logprob, this.step, this.decode, this.next]) {
+    for (const p of [this.logprob, this.step, this.decode, this.next, this.greedy]) {
       if (p) await (await p).session.release();
     }
     this.logprob = undefined;
     this.step = undefined;
     this.decode = undefined;
     this.next = undefined;
+    this.greedy = undefined;
   }
 }

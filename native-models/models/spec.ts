@@ -112,6 +112,11 @@ export interface ForwardOutputs {
   hidden: Value;
   /** Keys and values including the new positions, one per layer that ran (when `past` was given). */
   present?: (LayerKV | undefined)[];
+  /**
+   * The new positions' keys (rotated) and values alone, [batch, seq, kvHeads·headDim], per layer,
+   * when the attention kernels expose them (fused graphs): what a cache step returns.
+   */
+  added?: (LayerKV | undefined)[];
 }
 
 /** A family: its name, spec derivation, weight names and forward builder. */

@@ -18,6 +18,7 @@ export function gpt2Forward(g: Graph, s: Gpt2Spec, weights: WeightMap, inputs: F
   const d = s.hiddenSize;
   const attn = { numHeads: s.heads, numKvHeads: s.heads, headDim: s.headDim, ...(inputs.attentionMask ? { attentionMask: inputs.attentionMask } : {}), causal: !inputs.singleTokenDecode };
   const present: (LayerKV | undefined)[] = [];
+  const added: (LayerKV | undefined)[] = [];
   const last = hooks?.stopAfterLayer ?? s.layers - 1;
   const gelu = s.gelu === 'tanh' ? geluTanh : geluErf;
 
@@ -30,14 +31,17 @@ export function gpt2Forward(g: Graph, s: Gpt2Spec, weights: WeightMap, inputs: F
       const [q, k, v] = g.split(linear(`${p}.attn.c_attn`, a, 'in_out'), -1, [d, d, d]) as [Value, Value, Value];
       const past = inputs.past?.[i];
       const res = causalSelfAttention(g, q, k, v, past ? { ...attn, past } : attn);
-      if (past) present[i] = res.present;
+      if (past) {
+        present[i] = res.present;
+        added[i] = res.added;
+      }
       const x1 = g.add(x, linear(`${p}.attn.c_proj`, res.out, 'in_out'));
       const m = layerNorm(g, x1, param(`${p}.ln_2.weight`), param(`${p}.ln_2.bias`), s.layerNormEps);
       return g.add(x1, linear(`${p}.mlp.c_proj`, gelu(g, linear(`${p}.mlp.c_fc`, m, 'in_out')), 'in_out'));
     };
     h = hooks?.block ? hooks.block(i, h, run, g) : run(h);
   }
-  if (last < s.layers - 1) return { hidden: h, present };
+  if (last < s.layers - 1) return { hidden: h, present, added };
   const n = layerNorm(g, inputs.lastPositionOnly ? lastPosition(g, h) : h, param('transformer.ln_f.weight'), param('transformer.ln_f.bias'), s.layerNormEps);
-  return { logits: g.matmul(n, g.transpose(param('transformer.wte.weight'), [1, 0])), hidden: h, present };
+  return { logits: g.matmul(n, g.transpose(param('transformer.wte.weight'), [1, 0])), hidden: h, present, added };
 }
