@@ -113,7 +113,11 @@ export interface Peer {
 
 /** Starts `script` with /usr/bin/python3 (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed, see ENGINE-NOTES.md) and sends the setup line. */
 export async function startPeer(script: URL, setup: Record<string, unknown>): Promise<Peer> {
-  const child: ChildProcessWithoutNullStreams = spawn(PYTHON, [fileURLToPath(script)], { env: pythonEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  // Same thread count on both sides: torch.set_num_threads sets only the OpenMP pool, OpenBLAS
+  // starts one thread per core unless told, so a "1 thread" peer would still multiply on 2 cores.
+  const threads = typeof setup.threads === 'number' ? String(setup.threads) : undefined;
+  const env = pythonEnv(threads ? { OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads } : {});
+  const child: ChildProcessWithoutNullStreams = spawn(PYTHON, [fileURLToPath(script)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const err: string[] = [];
   child.stderr.on('data', (d: Buffer) => err.push(d.toString('utf8')));
   const lines: Interface = createInterface({ input: child.stdout });
@@ -252,10 +256,14 @@ async function benchSize(s: BenchSize, o: LoraBenchOptions, probe: MatMulProbe, 
       const out = await ours.step.step(batch, state);
       const ms = performance.now() - t0;
       state = out.state;
+      await settle();
       const t = await peer.call({ cmd: 'step', n: 1 });
       if (i === 0) r.firstLoss = { ours: out.loss, torch: t.values![0]! };
+      await settle();
       const mm = await probe.run();
+      await settle();
       const tmm = await peer.call({ cmd: 'matmul', n: 1, size: probe.size });
+      await settle();
       if (i >= o.warmup) {
         r.oursMs.push(ms);
         r.torchMs.push(t.times_ms[0]!);
@@ -269,6 +277,13 @@ async function benchSize(s: BenchSize, o: LoraBenchOptions, probe: MatMulProbe, 
     await ours.step.dispose();
   }
 }
+
+/**
+ * A pause between the interleaved measurements: onnxruntime's and OpenBLAS's worker threads
+ * spin-wait for a while after their work, and on 2 cores that spinning would be charged to
+ * whichever side runs next.
+ */
+const settle = () => new Promise<void>((r) => setTimeout(r, 250));
 
 export async function benchLoraTrainStep(o: LoraBenchOptions, log: (m: string) => void = (m) => console.error(m)): Promise<LoraBenchResult> {
   const probe = await createMatMulProbe(o.threads);
@@ -324,7 +339,7 @@ export async function benchLoraTrainStep(o: LoraBenchOptions, log: (m: string) =
     `Target: ≥ 1.2× PyTorch tokens/s at d 512 / 8 layers. ${target === null ? 'Not measured in this mode.' : `Measured ${target}× — ${target >= 1.2 ? 'met' : 'missed'}.`}`,
     `Models: LLaMA-style, vocabulary ${VOCAB}, head dim 64 (as many key/value heads as query heads), SwiGLU, RMSNorm, rotary, untied head, random weights; LoRA r ${RANK}, alpha ${ALPHA}, on ${TARGETS.join(' and ')} of every layer, no dropout; AdamW (β 0.9/0.999, ε 1e-8, no weight decay), clipping at global norm 1.0, lr 1e-4; sequence ${SEQ}.`,
     'Ours: the train step the tuning engine compiles (forwardWith + crossEntropy + compileTrainStep, all layers, one fused ONNX graph: forward, backward, clipping, AdamW), timed around step() in this process. PyTorch: lora_peer.py, eager float32, zero_grad + forward + backward + clip_grad_norm_ + AdamW.step, timed in its own process.',
-    `Order per repetition: our step, PyTorch step, ORT MatMul, PyTorch MatMul; warm-up ${o.warmup}, ${o.reps} repetitions; ratios per repetition give the spread. Same thread count on both sides (${o.threads}: ORT intra-op threads = torch.set_num_threads).`,
+    `Order per repetition: our step, PyTorch step, ORT MatMul, PyTorch MatMul; warm-up ${o.warmup}, ${o.reps} repetitions; ratios per repetition give the spread. Same thread count on both sides (${o.threads}: ORT intra-op threads = torch.set_num_threads = the peer's OPENBLAS_NUM_THREADS and OMP_NUM_THREADS, so a 1-thread PyTorch row multiplies on one core, not on OpenBLAS's default of one thread per core).`,
     `Train-step FLOPs per token (for the roofline): 4·(block matmul weights + head) + 6·LoRA params + 12·layers·seq·d (attention as the full square, PaLM convention).`,
     `PyTorch BLAS: ${blas ? describeBlas(blas) : 'unknown'}; the peer runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment (ENGINE-NOTES.md).`,
     'On a loaded machine PyTorch at 2 threads slows down far more than we do (its OpenMP workers and OpenBLAS threads spin-wait for each other when the cores are oversubscribed; a standalone d 256 step measured 0.43 s on a quiet moment and 3–5 s under load 6–10 minutes later): the 1-thread row, free of thread hand-offs, is the load-robust comparison.',

@@ -102,7 +102,7 @@ async function sizedSections(sections: BenchSection[], summary: string[], machin
   const lora: LoraBenchResult = await benchLoraTrainStep({ threads, warmup: sizedWarmup, reps: sizedReps, sizes, modelRoot, profile, singleThread: threads > 1 ? (quick ? SIZES[0]! : loraOnly ? (sizes.find((s) => s.hidden === 512) ?? null) : SIZES[1]!) : null });
   sections.push(lora.section);
   const roof = rooflineSection(lora.roofline, threads, [
-    'The probe is a 2048³ MatMul (48 MB working set, threads in lock-step): on a loaded machine it degrades more than the step\'s smaller, cache-resident MatMuls (quiet-machine figure in ENGINE-NOTES.md: ≈ 190 GFLOP/s at 2 threads), so a fraction above 1 means the probe was disturbed; the in-step MatMul rate in the LoRA section\'s profile note is the comparison the probe does not disturb.',
+    'The probe is a 2048³ MatMul (48 MB working set, threads in lock-step); the roofline is its fastest run, and every measurement of a repetition is separated from the next by a 250 ms pause, because onnxruntime\'s and OpenBLAS\'s worker threads spin-wait after their work and on 2 cores that spinning lands on whatever runs next. A fraction near or above 1 says the step\'s MatMuls, smaller and cache-resident ([batch·seq, d] × [d, d]), run as fast as the large probe does: the step is MatMul-bound (see the profile in the LoRA section).',
     'What limits the fraction: the train step is not only MatMuls (see the profile in the LoRA section: the elementwise work of SwiGLU, softmax, norms and residual sums in forward and backward runs as separate memory-bound kernels), and its MatMuls are smaller and skinnier (d × d weights, [batch·seq, d] activations, per-head attention products) than the 2048³ reference.',
   ]);
   sections.push(roof);
