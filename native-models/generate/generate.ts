@@ -26,7 +26,11 @@ export interface GenerateResult {
   tokens: number[];
   finish: 'stop' | 'length';
   useCache: boolean;
-  /** Time of the prompt pass (prefill, or the first full pass without a cache). */
+  /**
+   * Time of the prompt pass (prefill, or the first full pass without a cache; when greedy decoding
+   * in the graph takes a one-token prompt without a pass of its own, the first token's share of
+   * that run).
+   */
   prefillMs: number;
   /** Mean time per generated token after the first (decode steps), in milliseconds. */
   msPerToken: number;
@@ -74,13 +78,18 @@ export async function generate(runner: ModelRunner, prompt: number[], opts: Gene
   while (out.length < opts.maxNewTokens) {
     opts.signal?.throwIfAborted();
     const t0 = performance.now();
-    if (inGraph && out.length > 0) {
+    // The loop also starts from an empty cache, so a one-token prompt (e.g. BOS alone) needs no
+    // prompt pass of its own: one session.run fewer.
+    if (inGraph && seq.length - cache.length === 1) {
       const n = Math.min(chunk, opts.maxNewTokens - out.length);
       const res = await runner.greedySteps([seq.slice(cache.length)], cache, n, [...stop]);
       cache = res.cache;
       const dt = performance.now() - t0;
-      decodeMs += dt;
       const picked = res.tokens[0]!;
+      // Without a separate prompt pass, the first token's share of this run stands for it.
+      const first = out.length === 0 ? dt / picked.length : 0;
+      prefillMs += first;
+      decodeMs += dt - first;
       chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(CHUNK_MS / (dt / picked.length))));
       if (picked.some(take)) break;
       continue;

@@ -193,7 +193,7 @@ export const GREEDY = { steps: 'max_steps', stops: 'stop_ids', tokens: 'tokens' 
  * decode step followed by ArgMax. Per token this saves a session.run (its input/output marshalling
  * and the host round trip) and the re-layout of the cache, which inside the loop is carried per
  * layer in the kernel's own layout. Inputs: input_ids int64 [batch, 1] (the last token, not yet in
- * the cache), past_key_values (PAST_NAME layout, past ≥ 1), max_steps int64 scalar (≥ 1), stop_ids
+ * the cache), past_key_values (PAST_NAME layout, past ≥ 0), max_steps int64 scalar (≥ 1), stop_ids
  * int64 [stops] (a step that picks one of them in any sequence is the last). Outputs: tokens int64
  * [steps, batch, 1], the tokens picked (the first ties winning, as host-side argmax), and
  * new_key_values [steps, batch, 1, 2·layers·kvHeads·headDim]: per step the cache rows of the token

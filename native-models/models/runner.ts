@@ -202,7 +202,7 @@ export class ModelRunner implements TokenScorer {
 
   /**
    * Greedy decoding inside one session run: from `tokens` ([batch][1], the last token of each
-   * sequence, not yet in `cache`, which must hold at least one position) picks up to `maxSteps`
+   * sequence, not yet in `cache`, which may be empty: the prompt's only token) picks up to `maxSteps`
    * tokens by argmax, stopping after the step in which any sequence picks one of `stopIds`. Returns
    * the picked tokens per sequence and the cache grown by the positions read (`tokens` and every
    * picked token but the last). Same tokens as `cacheStep` + argmax, without a host round trip per
@@ -211,7 +211,6 @@ export class ModelRunner implements TokenScorer {
   async greedySteps(tokens: number[][], cache: KVCache, maxSteps: number, stopIds: readonly number[] = []): Promise<{ tokens: number[][]; cache: KVCache }> {
     if (!this.canDecodeGreedily) throw new Error('Greedy decoding in one run needs the fused inference kernels; this runner was opened with fused: false.');
     if (this.checkTokens(tokens) !== 1) throw new Error('Greedy decoding continues from exactly one token per sequence.');
-    if (cache.length === 0) throw new Error('Greedy decoding continues a cache; run the prompt through cacheStep first.');
     if (cache.batch !== tokens.length) throw new Error(`The cache holds ${cache.batch} sequences but ${tokens.length} were given.`);
     if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new Error(`The number of greedy steps must be a whole number ≥ 1, not ${maxSteps}.`);
     this.checkLength(cache.length + maxSteps);

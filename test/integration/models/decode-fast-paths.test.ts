@@ -121,8 +121,16 @@ describe('greedy decoding in one run', () => {
     expect(res.cache.length).toBe(prompt.length + firstHit);
   });
 
+  it('starts from an empty cache: a one-token prompt needs no prompt pass of its own', async () => {
+    const ref = await stepwise(packed, [1], 10);
+    const res = await packed.greedySteps([[1]], packed.emptyCache(1), 10, []);
+    expect(res.tokens[0]).toEqual(ref.tokens);
+    // BOS and every picked token but the last, as the step-by-step cache.
+    expect(res.cache.length).toBe(ref.cache.length);
+    expect(maxAbsDiff(packed.cacheTensor(res.cache).data as Float32Array, packed.cacheTensor(ref.cache).data as Float32Array)).toBeLessThan(1e-5);
+  });
+
   it('refuses what it cannot continue', async () => {
-    await expect(packed.greedySteps([[1]], packed.emptyCache(1), 4)).rejects.toThrow(/run the prompt through cacheStep first/);
     const pre = await packed.cacheStep([[1, 2]], packed.emptyCache(1));
     await expect(packed.greedySteps([[1, 2]], pre.cache, 4)).rejects.toThrow(/exactly one token/);
     await expect(packed.greedySteps([[1]], pre.cache, 47)).rejects.toThrow(/exceeds this runner's context of 48/);
