@@ -13,6 +13,7 @@ import {
 import { readPublicKey, readSigningKey } from '../services/keys';
 import { ServiceError } from '../services/service-error';
 import { auditPath } from '../audit/store';
+import { list } from './flags';
 import { EXIT, UsageError, type CliIO, type Command } from './types';
 
 /** Service errors are sentences about the user's input: exit 2, like any bad input. */
@@ -25,7 +26,6 @@ async function asUsage<T>(fn: () => T | Promise<T>): Promise<T> {
   }
 }
 
-const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
 
 function describeEvent(e: AuditEvent): string {
   const who = e.actor.app ? `${e.actor.app} (${e.actor.os})` : e.actor.os;

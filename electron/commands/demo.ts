@@ -3,10 +3,11 @@
 // build, signed → verify and import → per task: IST LoRA tuning on the emulator, signed adapter
 // export, plug-in, Full FT baseline, the five evaluations → audit verify. Stage lines with times go
 // to stderr; the results table (or, with --json, one object) to stdout.
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { stampedFolder } from '../services/home';
 import { asCancel, formatTaskTable, runDemo, type DemoProgress } from '../services/demo';
 import { JobCancelledError } from '../services/emulators';
-import { intFlag } from './eval';
+import { intFlag } from './flags';
 import { CancelledError, EXIT, UsageError, type Command } from './types';
 
 const USAGE = [
@@ -24,10 +25,6 @@ const USAGE = [
   '          scores, …}], emulator:{…}, runs:[…], auditVerified, out, home, timings, …}; table, metric and',
   '          task are the primary task (email-lm); tasks lists every task (email-lm, ham-spam)',
 ].join('\n');
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
-}
 
 export function stageLine(p: DemoProgress): string {
   if (p.kind === 'detail') return p.message;
@@ -48,7 +45,7 @@ export const demoCommand: Command = {
     // A data folder the user named (--home or OFFSITE_HOME) is used as is; otherwise the demo
     // keeps its own inside OUT so it never touches the user's trusted keys.
     const homeGiven = typeof v.home === 'string' || Boolean(process.env.OFFSITE_HOME);
-    const out = typeof v.out === 'string' ? resolve(v.out) : join(cmd.home, `demo-${timestamp()}`);
+    const out = typeof v.out === 'string' ? resolve(v.out) : stampedFolder(cmd.home, 'demo');
     const quick = v.quick === true;
     io.err(`Offsite demo${quick ? ' (--quick)' : ''}: writing to ${out}`);
     let r;

@@ -4,7 +4,7 @@
 import { SRC_PROJECTIONS, type SrcProjection } from '../../native-models/scaleot/src';
 import { BUILD_DEFAULTS, type BuildProgress } from '../../native-models/scaleot/build';
 import { buildEmulatorPackage, JobCancelledError, type EmulatorBuildRequest } from '../services/emulators';
-import { intFlag, numberFlag } from './eval';
+import { intFlag, numberFlag } from './flags';
 import { CancelledError, EXIT, UsageError, type Command } from './types';
 
 const USAGE = [

@@ -10,9 +10,9 @@ import { openAudit } from '../services/audit';
 import { readPublicKey } from '../services/keys';
 import { importPackage } from '../services/packages';
 import { ServiceError } from '../services/service-error';
+import { list } from './flags';
 import { EXIT, UsageError, type CliIO, type Command, type ParsedCommand } from './types';
 
-const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
 
 export const packageOptions = {
   trust: { type: 'string', multiple: true },

@@ -14,6 +14,7 @@ import { EvaluationVerificationError, prepareEvaluation, recordEvaluationResult,
 import { trustedKeysFor } from '../services/emulator-trust';
 import { ServiceError } from '../services/service-error';
 import { RESULT_COLUMNS, type ResultColumn } from '../ipc/eval-contract';
+import { intFlag, list } from './flags';
 import { CancelledError, UsageError, VerificationError, type CliIO, type Command, type ParsedCommand } from './types';
 
 /** Turns an abort (SIGINT) into exit 130 with `message`. */
@@ -24,23 +25,6 @@ export async function cancellable<T>(p: Promise<T>, message: string): Promise<T>
     if ((e as Error)?.name === 'AbortError') throw new CancelledError(message);
     throw e;
   }
-}
-
-/** A whole number ≥ min from flag `name`, or `def` when absent; anything else is a usage error. */
-export function intFlag(cmd: ParsedCommand, name: string, def: number | undefined, min = 1): number | undefined {
-  const v = cmd.values[name];
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, not "${String(v)}".`);
-  return n;
-}
-
-export function numberFlag(cmd: ParsedCommand, name: string, def: number, ok: (n: number) => boolean, rule: string): number {
-  const v = cmd.values[name];
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name} must be ${rule}, not "${String(v)}".`);
-  return n;
 }
 
 /** --ep and --threads → session settings. */
@@ -97,7 +81,6 @@ function stringFlag(cmd: ParsedCommand, name: string): string | undefined {
   return v;
 }
 
-const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
 
 /** --trust keys plus the data folder's trusted keys (a folder without an audit log has none). */
 function trustedKeys(cmd: ParsedCommand): TrustedKeyLike[] {

@@ -3,7 +3,8 @@
 import { basename } from 'node:path';
 import { generate } from '../../native-models/generate/generate';
 import { ModelRunner } from '../../native-models/models/runner';
-import { cancellable, contextLimit, engineOptions, intFlag, loadModelFlag, numberFlag, sessionSettings } from './eval';
+import { cancellable, contextLimit, engineOptions, loadModelFlag, sessionSettings } from './eval';
+import { intFlag, numberFlag } from './flags';
 import { UsageError, type Command } from './types';
 
 function parseTokenList(s: string): number[] {

@@ -2,6 +2,7 @@
 // a plain adapter folder) into the full model and exports the tuned model as a Hugging Face folder.
 import { JobCancelledError, PackageVerificationError, plugInAdapter } from '../services/emulators';
 import { trustedKeysFor } from '../services/emulator-trust';
+import { list } from './flags';
 import { CancelledError, EXIT, UsageError, VerificationError, type Command } from './types';
 
 const USAGE = [
@@ -15,7 +16,6 @@ const USAGE = [
   '  --json: {out, format, merged, layerMapping:[{adapterLayer, modelLayer}], changedWeights, files, event}',
 ].join('\n');
 
-const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
 
 export const pluginCommand: Command = {
   name: 'plugin',

@@ -2,15 +2,16 @@
 // Emu FT, Plug-in and Full FT — with the emulator run and the Full FT baseline tuned with the SAME
 // budget (steps, batch, sequence length, LoRA rank/alpha/targets, learning rate, schedule, sampler).
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { TUNE_DEFAULTS } from '../../native-models/tune/config';
 import type { DemoTuning } from '../../native-models/demo/pipeline-config';
+import { stampedFolder } from '../services/home';
 import { asCancel, formatTaskTable, PackageRejectedError, runFiveColumns } from '../services/demo';
 import { JobCancelledError, PackageVerificationError } from '../services/emulators';
 import { readPublicKey } from '../services/keys';
 import { ServiceError } from '../services/service-error';
 import { stageLine } from './demo';
-import { intFlag, numberFlag } from './eval';
+import { intFlag, numberFlag, choice, list } from './flags';
 import { CancelledError, EXIT, UsageError, VerificationError, type Command, type ParsedCommand } from './types';
 
 const DEFAULT_STEPS = 100;
@@ -66,14 +67,6 @@ const FLAGS = {
   threads: { type: 'string' },
 } as const;
 
-function choice<T extends string>(cmd: ParsedCommand, name: string, allowed: readonly T[], def: T): T {
-  const v = cmd.values[name];
-  if (v === undefined) return def;
-  if (!allowed.includes(v as T)) throw new UsageError(`--${name} must be ${allowed.join(', ')}, not "${String(v)}".`);
-  return v as T;
-}
-
-const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
 
 function tuningFromFlags(cmd: ParsedCommand): DemoTuning {
   const targets = cmd.values.targets === undefined ? ['q_proj', 'v_proj'] : String(cmd.values.targets).split(',').map((s) => s.trim()).filter(Boolean);
@@ -94,10 +87,6 @@ function tuningFromFlags(cmd: ParsedCommand): DemoTuning {
     schedule: choice(cmd, 'schedule', ['constant', 'linear', 'cosine'] as const, 'linear'),
     seed: intFlag(cmd, 'seed', 0, 0)!,
   };
-}
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
 }
 
 export const tableCommand: Command = {
@@ -128,7 +117,7 @@ export const tableCommand: Command = {
     const signKey = typeof v['sign-key'] === 'string' && v['sign-key'] !== '' ? resolve(v['sign-key']) : null;
     // Checked now, so a missing key fails in seconds and not after both tunings.
     if (signKey && !existsSync(signKey)) throw new UsageError(`The signing key ${v['sign-key']} does not exist; create one with offsite keygen --out KEYFILE.`);
-    const out = typeof v.out === 'string' && v.out !== '' ? resolve(v.out) : join(cmd.home, `table-${timestamp()}`);
+    const out = typeof v.out === 'string' && v.out !== '' ? resolve(v.out) : stampedFolder(cmd.home, 'table');
     let r;
     try {
       r = await runFiveColumns(

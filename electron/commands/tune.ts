@@ -21,7 +21,7 @@ import { isImportedEmulator, trustedKeysFor, verifyEmulatorPackage } from '../se
 import { buildAdapterPackage, importPackage } from '../services/packages';
 import { openRuns, RUN_FILE, type RunOutcome } from '../services/runs';
 import { ServiceError } from '../services/service-error';
-import { intFlag, numberFlag } from './eval';
+import { intFlag, numberFlag, choice, list } from './flags';
 import { CancelledError, UsageError, VerificationError, type CliIO, type Command, type ParsedCommand } from './types';
 
 /** Where --sign-key writes the signed adapter package, inside the run folder. */
@@ -147,13 +147,6 @@ function layersFlag(cmd: ParsedCommand): number[] | null {
     if (!Number.isInteger(n) || n < 0) throw new UsageError(`--layers takes layer indices such as 0,1,6,7; "${s}" is not one.`);
     return n;
   });
-}
-
-function choice<T extends string>(cmd: ParsedCommand, name: string, allowed: readonly T[], def: T): T {
-  const v = cmd.values[name];
-  if (v === undefined) return def;
-  if (!allowed.includes(v as T)) throw new UsageError(`--${name} must be ${allowed.join(', ')}, not "${String(v)}".`);
-  return v as T;
 }
 
 const unit = (n: number) => n > 0 && n <= 1;
@@ -347,7 +340,6 @@ function progressPrinter(io: { err(t: string): void; isTTY: boolean }) {
 const BAD_INPUT = new Set(['RangeError', 'FormatError', 'DataFileError', 'UnsupportedModelError', 'ServiceError', 'UsageError']);
 
 const sentence = (s: string): string => (/[.!?]$/.test(s) ? s : `${s}.`);
-const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
 
 /**
  * Verifies --emulator strictly before anything is trained: one already in the data folder is

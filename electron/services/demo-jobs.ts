@@ -11,12 +11,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { DemoCell, DemoColumnView, DemoJobView, DemoResultView, DemoTaskView } from '../ipc/demo-contract';
 import type { EventPayload } from '../ipc/contract';
 import type { EventSink } from '../ipc/handlers';
 import { asCancel, COLUMN_TITLES, COLUMNS, fmt, formatTaskTable, runDemo, type DemoProgress, type DemoResult, type TaskTable } from './demo';
 import { JobCancelledError } from './emulators';
+import { stampedFolder } from './home';
 import { ServiceError } from './service-error';
 
 /** A number as `offsite demo` and `offsite table` print it in the results table. */
@@ -208,6 +209,5 @@ export class DemoJobs {
 
 /** A new folder name for a demo's outputs, as `offsite demo` picks without --out. */
 export function suggestedDemoFolder(home: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
-  return join(home, `demo-${stamp}`);
+  return stampedFolder(home, 'demo', now);
 }

@@ -19,3 +19,11 @@ export function resolveHome(flag?: string): string {
   const chosen = flag ?? process.env.OFFSITE_HOME;
   return chosen ? resolve(chosen) : defaultHome();
 }
+
+/**
+ * A new output folder in `home` named `prefix-<UTC date and time>` (the name `offsite demo`,
+ * `offsite table` and the Demo screen pick when no folder is given).
+ */
+export function stampedFolder(home: string, prefix: string, now = new Date()): string {
+  return join(home, `${prefix}-${now.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z')}`);
+}
