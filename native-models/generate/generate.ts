@@ -65,9 +65,10 @@ export async function generate(runner: ModelRunner, prompt: number[], opts: Gene
   let finish: GenerateResult['finish'] = 'length';
   let prefillMs = 0;
   let decodeMs = 0;
-  // Tokens per greedy run: the first run is short, later ones aim at CHUNK_MS each, so tokens
-  // still reach onToken and an abort still lands within a fraction of a second on large models.
-  let chunk = FIRST_CHUNK;
+  // Tokens per greedy run: each run aims at CHUNK_MS, so tokens still reach onToken and an abort
+  // still lands within a fraction of a second on large models. The first run's size comes from a
+  // deliberately slow estimate of the model's speed; later ones from the runs measured.
+  let chunk = firstChunk(runner);
   const take = (next: number): boolean => {
     seq.push(next);
     out.push(next);
@@ -112,8 +113,21 @@ export async function generate(runner: ModelRunner, prompt: number[], opts: Gene
   return { prompt: [...prompt], tokens: out, finish, useCache, prefillMs, msPerToken: out.length > 1 ? decodeMs / (out.length - 1) : prefillMs, totalMs: prefillMs + decodeMs };
 }
 
-/** Greedy tokens picked in the first in-graph run, and the most in any run. */
-const FIRST_CHUNK = 4;
+/** The most greedy tokens picked in one in-graph run. */
 const MAX_CHUNK = 256;
+/**
+ * A floor for a CPU's speed on one generated token, in FLOP/s: 2 FLOPs per weight (a small
+ * model's token is dominated by fixed costs, covered by the per-token floor below).
+ */
+const SLOW_FLOPS = 1e9;
+const TOKEN_FLOOR_MS = 0.5;
+
+/** Tokens for the first in-graph run: what a slow machine generates in CHUNK_MS, at least 1. */
+function firstChunk(runner: ModelRunner): number {
+  let weights = 0;
+  for (const w of runner.model.weights.values()) weights += w.data.length;
+  const msPerToken = Math.max(TOKEN_FLOOR_MS, (2 * weights * 1000) / SLOW_FLOPS);
+  return Math.max(1, Math.min(MAX_CHUNK, Math.floor(CHUNK_MS / msPerToken)));
+}
 /** Wall time one later in-graph run aims at. */
 const CHUNK_MS = 100;

@@ -186,18 +186,24 @@ export function buildCacheStepGraph(m: BuildableModel, o: GraphOptions & { singl
 }
 
 /** Inputs and outputs of the greedy decode loop (buildGreedyLoopGraph). */
-export const GREEDY = { steps: 'max_steps', stops: 'stop_ids', tokens: 'tokens' } as const;
+export const GREEDY = { steps: 'max_steps', goingOn: 'goes_on_after', tokens: 'tokens_read', last: 'last_token' } as const;
 
 /**
  * Greedy decoding of up to `max_steps` tokens in ONE run: an ONNX Loop whose body is the one-token
  * decode step followed by ArgMax. Per token this saves a session.run (its input/output marshalling
  * and the host round trip) and the re-layout of the cache, which inside the loop is carried per
  * layer in the kernel's own layout. Inputs: input_ids int64 [batch, 1] (the last token, not yet in
- * the cache), past_key_values (PAST_NAME layout, past ≥ 0), max_steps int64 scalar (≥ 1), stop_ids
- * int64 [stops] (a step that picks one of them in any sequence is the last). Outputs: tokens int64
- * [steps, batch, 1], the tokens picked (the first ties winning, as host-side argmax), and
- * new_key_values [steps, batch, 1, 2·layers·kvHeads·headDim]: per step the cache rows of the token
- * that step read (input_ids first), in the memory order of PAST_NAME rows.
+ * the cache), past_key_values (PAST_NAME layout, past ≥ 0), max_steps int64 scalar (≥ 1),
+ * goes_on_after bool [vocab] (false for stop tokens: a step that picks one in any sequence is the
+ * last). Outputs: tokens_read int64 [steps, batch, 1], the token each step read (input_ids first,
+ * then every pick but the last); last_token int64 [batch, 1], the last step's pick (picks break
+ * ties by the first index, as host-side argmax); new_key_values [steps, batch, 2·layers·kvHeads,
+ * headDim], the cache rows of the tokens read (PAST_NAME layout).
+ *
+ * Every node of the body runs once per token, so the body holds nothing that can run once per
+ * run: the picks leave as the tokens read (a loop input passed through, no copy node) plus the
+ * final one, the new cache rows are cut from the loop's final per-layer caches after the loop,
+ * and the stop test is one table lookup and one reduction.
  */
 export function buildGreedyLoopGraph(m: BuildableModel, o: GraphOptions = {}): Graph {
   const g = inferenceGraph('greedy_loop', o);
@@ -206,7 +212,7 @@ export function buildGreedyLoopGraph(m: BuildableModel, o: GraphOptions = {}): G
   const ids = g.input('input_ids', 'int64', ['batch', 1]);
   const cache = g.input(PAST_NAME, 'float32', ['past', 'batch', H2, s.headDim]);
   const steps = g.input(GREEDY.steps, 'int64', []);
-  const stops = g.input(GREEDY.stops, 'int64', ['stops']);
+  const goesOn = g.input(GREEDY.goingOn, 'bool', [s.vocabSize]);
   const parts = g.split(g.transpose(cache, [1, 2, 0, 3]), 1, Array.from({ length: 2 * s.layers }, () => s.kvHeads));
 
   const body = new Graph('greedy_step', g);
@@ -218,29 +224,32 @@ export function buildGreedyLoopGraph(m: BuildableModel, o: GraphOptions = {}): G
   for (let i = 0; i < s.layers; i++) past.push({ k: body.input(`past_k_${i}`, 'float32', kvShape), v: body.input(`past_v_${i}`, 'float32', kvShape) });
   const out = m.family.forward(body, s, m.weights, { inputIds: tok, past, positionOffset: body.dim(past[0]!.k, 2), singleTokenDecode: true, ...ctx(o) }, o.hooks);
   const next = body.emit('ArgMax', [logitsOf(out)], { axis: -1, keepdims: 0 }, [{ dtype: 'int64', shape: ['batch', 1] }])[0]!;
-  const hit = body.cast(body.binary('Equal', next, stops), 'int32'); // [batch, stops]
-  const carryOn = body.binary('Less', body.reduce('ReduceMax', hit, [0, 1], false), body.scalar(1, 'int32'));
-  body.output(carryOn);
+  // Going on while every sequence's pick goes on (reduced over all axes to the scalar Loop wants).
+  body.output(body.emit('ReduceMin', [body.gather(goesOn, next, 0)], { keepdims: 0 }, [{ dtype: 'bool', shape: [] }])[0]!);
   body.output(next);
   const carried: Value[] = [];
   for (let i = 0; i < s.layers; i++) {
     const p = out.present?.[i];
-    const a = out.added?.[i];
-    if (!p || !a) throw new Error(`Layer ${i} produced no key/value cache; greedy decoding with a cache needs every layer to run fused attention.`);
+    if (!p || !out.added?.[i]) throw new Error(`Layer ${i} produced no key/value cache; greedy decoding with a cache needs every layer to run fused attention.`);
     carried.push(p.k, p.v);
   }
   for (const c of carried) body.output(c);
-  body.output(body.identity(next)); // scan output: the token of each step
-  body.output(body.concat(Array.from({ length: s.layers }, (_, i) => [out.added![i]!.k, out.added![i]!.v]).flat(), 2)); // scan output: that step's rows
+  body.output(tok); // scan output: the token each step read
   pruneUnused(body);
 
   const loopOut = g.emit(
     'Loop',
     [steps, g.constant(Uint8Array.of(1), [], 'bool'), ids, ...parts],
     { body: { g: body } },
-    [{ dtype: 'int64', shape: ['batch', 1] }, ...carried.map(() => ({ dtype: 'float32' as const, shape: ['batch', s.kvHeads, 'final_past', s.headDim] })), { dtype: 'int64', shape: ['steps', 'batch', 1] }, { dtype: 'float32', shape: ['steps', 'batch', 1, H2 * s.headDim] }],
+    [{ dtype: 'int64', shape: ['batch', 1] }, ...carried.map(() => ({ dtype: 'float32' as const, shape: ['batch', s.kvHeads, 'total', s.headDim] })), { dtype: 'int64', shape: ['steps', 'batch', 1] }],
   );
-  g.output(loopOut[loopOut.length - 2]!, GREEDY.tokens);
-  g.output(loopOut[loopOut.length - 1]!, NEW_NAME);
+  g.output(loopOut.at(-1)!, GREEDY.tokens);
+  g.output(loopOut[0]!, GREEDY.last);
+  // The final caches [batch, kvHeads, past+steps, headDim] per layer, stacked as the input was split
+  // ([batch, H2, past+steps, headDim]); positions from `past` on, position-major: the new rows.
+  const all = g.concat(loopOut.slice(1, 1 + carried.length), 1);
+  const past0 = g.emit('Shape', [cache], { start: 0, end: 1 }, [{ dtype: 'int64', shape: [1] }])[0]!;
+  const fresh = g.emit('Slice', [all, past0, g.ints([2 ** 62]), g.ints([2])], {}, [{ dtype: 'float32', shape: ['batch', H2, 'steps', s.headDim] }])[0]!;
+  g.output(g.transpose(fresh, [2, 0, 1, 3]), NEW_NAME);
   return pruneUnused(g);
 }

@@ -12,7 +12,8 @@ export interface WeightAccess {
    * Several torch-layout linear layers applied to the same input, one output each. In graphs marked
    * for fused kernels, when no hook decides how weights or linears are built (so each layer is its
    * plain loaded weight), they run as ONE MatMul over the weights stacked along the output axis,
-   * then a Split: one kernel instead of one per layer. Otherwise each goes through `linear`.
+   * then a Split: one kernel instead of one per layer (not in one-position decode graphs, where the
+   * Split costs more than it saves). Otherwise each goes through `linear`.
    */
   linears(names: readonly string[], x: Value): Value[];
 }
@@ -46,7 +47,11 @@ export function weightAccess(g: Graph, weights: WeightMap, hooks: ForwardHooks |
   const linears = (names: readonly string[], x: Value): Value[] => {
     const ws = names.map((n) => weights.get(`${n}.weight`));
     const inDim = ws[0]?.shape[1];
-    const plain = fusedKernels(g) && !hooks?.linear && !hooks?.param && names.length > 1 && x.dtype === 'float32';
+    // With one position per sequence (a decode step) the Split costs more than the MatMuls it saves
+    // (onnxruntime CPU, 1 thread, a 64-wide model: Split ≈ 1.6 µs, a MatMul ≈ 0.8 µs), so
+    // decode graphs keep one MatMul per layer.
+    const onePosition = x.shape.length === 3 && x.shape[1] === 1;
+    const plain = fusedKernels(g) && !onePosition && !hooks?.linear && !hooks?.param && names.length > 1 && x.dtype === 'float32';
     const total = ws.reduce((a, w) => a + (w?.data.length ?? 0), 0);
     if (!plain || total > MAX_PACKED || ws.some((w) => !w || w.shape.length !== 2 || w.shape[1] !== inDim)) return names.map((n) => apply(n, x, 'out_in'));
     const outs = ws.map((w) => w!.shape[0]!);

@@ -110,6 +110,10 @@ function fusedAttention(g: Graph, q: Value, k: Value, v: Value, o: AttentionOpti
     [qr, kr, v, null, o.past?.k ?? null, o.past?.v ?? null],
     { q_num_heads: H, kv_num_heads: Hkv, scale: { f: o.scale ?? 1 / Math.sqrt(Dh) }, is_causal: (o.causal ?? true) ? 1 : 0 },
     [{ dtype: q.dtype, shape: [B, T, H * Dh] }, kv, kv],
+    '',
+    undefined,
+    // Present keys and values: left out where no cache is kept (the kernel wants them with a past).
+    o.past ? undefined : [1, 2],
   );
   return { out: out!, present: { k: presentK!, v: presentV! }, added: { k: kr, v } };
 }

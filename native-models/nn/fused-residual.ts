@@ -18,8 +18,8 @@ export function residualRmsNorm(g: Graph, x: Value, y: Value, weight: Value, eps
   const sameShape = x.shape.length === y.shape.length && x.shape.every((d, i) => d === y.shape[i]);
   if (fusedKernels(g) && x.dtype === 'float32' && y.dtype === 'float32' && sameShape) {
     const stat = { dtype: x.dtype, shape: [...x.shape.slice(0, -1), 1] };
-    // Outputs: normed, mean (unused), inverse std (unused), input + skip.
-    const [normed, , , sum] = g.emit('SkipSimplifiedLayerNormalization', [x, y, weight], { epsilon: { f: eps } }, [{ dtype: x.dtype, shape: x.shape }, stat, stat, { dtype: x.dtype, shape: x.shape }], 'com.microsoft');
+    // Outputs: normed, mean and inverse std (optional, never read: left out), input + skip.
+    const [normed, , , sum] = g.emit('SkipSimplifiedLayerNormalization', [x, y, weight], { epsilon: { f: eps } }, [{ dtype: x.dtype, shape: x.shape }, stat, stat, { dtype: x.dtype, shape: x.shape }], 'com.microsoft', undefined, [1, 2, 3]);
     return { sum: sum!, normed: normed! };
   }
   const sum = g.add(x, y);

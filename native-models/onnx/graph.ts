@@ -31,6 +31,11 @@ export interface OpNode {
   readonly inputs: readonly (Value | null)[];
   readonly outputs: readonly Value[];
   readonly attrs: Readonly<Record<string, Attr>>;
+  /**
+   * Outputs the operator lets a model leave out: serialised as '' when nothing reads them, so the
+   * kernel does not allocate or fill them (e.g. a fused norm's statistics in inference graphs).
+   */
+  readonly optionalOutputs?: readonly number[];
 }
 
 export interface Initializer {
@@ -141,13 +146,13 @@ export class Graph {
   // ── nodes ───────────────────────────────────────────────────────────────────
 
   /** Adds a node with explicitly given output types; op methods below infer them instead. */
-  emit(op: string, inputs: (Value | null)[], attrs: Record<string, Attr>, outs: OutSpec[], domain = '', outNames?: string[]): Value[] {
+  emit(op: string, inputs: (Value | null)[], attrs: Record<string, Attr>, outs: OutSpec[], domain = '', outNames?: string[], optionalOutputs?: number[]): Value[] {
     for (const x of inputs) {
       if (x && !this.sees(x)) throw new Error(`${op}: input "${x.name}" belongs to another graph`);
     }
     const nodeName = this.names.fresh(op.toLowerCase());
     const outputs: Value[] = [];
-    const node: OpNode = { op, domain, name: nodeName, inputs: [...inputs], outputs, attrs: { ...attrs } };
+    const node: OpNode = { op, domain, name: nodeName, inputs: [...inputs], outputs, attrs: { ...attrs }, ...(optionalOutputs ? { optionalOutputs: [...optionalOutputs] } : {}) };
     outs.forEach((o, i) => {
       const name = outNames?.[i] ?? this.names.fresh(`${nodeName}_out${outs.length > 1 ? i : ''}`);
       outputs.push(this.makeValue(name, o.dtype, o.shape, { producer: node }));

@@ -70,7 +70,22 @@ function tensorProto(name: string, dtype: DType, shape: number[], data: TensorDa
   return create(TensorProtoSchema, { name, dataType: ONNX_DTYPE[dtype], dims: shape.map(BigInt), rawData: bytesOf(data) });
 }
 
-function attribute(name: string, a: Attr, opts: SerializeOptions): AttributeProto {
+/** What serialising one model needs besides the caller's options. */
+interface Pass extends SerializeOptions {
+  /** Every value name some node reads or some graph outputs, in the root graph and every subgraph. */
+  read: Set<string>;
+}
+
+function collectReads(g: Graph, into: Set<string>): Set<string> {
+  for (const n of g.nodes) {
+    for (const x of n.inputs) if (x) into.add(x.name);
+    for (const a of Object.values(n.attrs)) if (typeof a === 'object' && a !== null && 'g' in a) collectReads(a.g, into);
+  }
+  for (const o of g.outputs) into.add(o.name);
+  return into;
+}
+
+function attribute(name: string, a: Attr, opts: Pass): AttributeProto {
   const T = AttributeProto_AttributeType;
   if (typeof a === 'number') return create(AttributeProtoSchema, { name, type: T.INT, i: BigInt(a) });
   if (typeof a === 'string') return create(AttributeProtoSchema, { name, type: T.STRING, s: new TextEncoder().encode(a) });
@@ -94,7 +109,7 @@ interface ExternalSink {
   offset: number;
 }
 
-function graphProto(g: Graph, opts: SerializeOptions, sink: ExternalSink | undefined): GraphProto {
+function graphProto(g: Graph, opts: Pass, sink: ExternalSink | undefined): GraphProto {
   const initializer = g.initializers.map((init) => {
     const v = init.value;
     const bytes = bytesOf(init.data);
@@ -129,7 +144,8 @@ function graphProto(g: Graph, opts: SerializeOptions, sink: ExternalSink | undef
       opType: n.op,
       domain: n.domain,
       input: n.inputs.map((x) => (x ? x.name : '')),
-      output: n.outputs.map((x) => x.name),
+      // An optional output nothing reads is left out (''), so the kernel neither allocates nor fills it.
+      output: n.outputs.map((x, i) => (n.optionalOutputs?.includes(i) && !opts.read.has(x.name) ? '' : x.name)),
       attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a, opts)),
     }),
   );
@@ -159,7 +175,7 @@ export function serialize(g: Graph, opts: SerializeOptions = {}): SerializedMode
       create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opts.opset ?? DEFAULT_OPSET) }),
       ...(usesMsDomain ? [create(OperatorSetIdProtoSchema, { domain: 'com.microsoft', version: 1n })] : []),
     ],
-    graph: graphProto(g, opts, sink),
+    graph: graphProto(g, { ...opts, read: collectReads(g, new Set()) }, sink),
   });
   const bytes = toBinary(ModelProtoSchema, model);
   if (!sink || sink.chunks.length === 0) return { model: bytes };

@@ -45,16 +45,22 @@ async function stepwise(runner: ModelRunner, prompt: number[], n: number): Promi
 }
 
 describe('stacked projections', () => {
-  it('run q/k/v and gate/up as one MatMul each when the linears are plain weights', () => {
+  it('run q/k/v and gate/up as one MatMul each when the linears are plain weights, except one position per sequence', () => {
     const L = model.spec.layers;
-    const stacked = buildCacheStepGraph(model, { singleToken: true, contextLength: 48 });
-    const plain = buildCacheStepGraph(model, { singleToken: true, contextLength: 48, hooks: plainLinears });
+    const stacked = buildCacheStepGraph(model, { contextLength: 48 });
+    const plain = buildCacheStepGraph(model, { contextLength: 48, hooks: plainLinears });
     // Per layer: q, k, v, o, gate, up, down; plus the LM head.
     expect(count(plain, 'MatMul')).toBe(7 * L + 1);
     expect(count(stacked, 'MatMul')).toBe(4 * L + 1);
+    // One Split per stacked MatMul, and one that cuts the cache input into layers.
+    expect(count(stacked, 'Split')).toBe(2 * L + 1);
+    // A one-token decode step keeps one MatMul per linear: there the Split costs more than it saves.
+    const decode = buildCacheStepGraph(model, { singleToken: true, contextLength: 48 });
+    expect(count(decode, 'MatMul')).toBe(7 * L + 1);
+    expect(count(decode, 'Split')).toBe(1);
     // Every residual add carries the next RMSNorm; only the first block's input norm stands alone.
-    expect(count(stacked, 'SkipSimplifiedLayerNormalization')).toBe(2 * L);
-    expect(count(stacked, 'RMSNormalization')).toBe(1);
+    expect(count(decode, 'SkipSimplifiedLayerNormalization')).toBe(2 * L);
+    expect(count(decode, 'RMSNormalization')).toBe(1);
   });
 
   it('give the same logits as one MatMul per linear (≤ 1e-5)', async () => {
@@ -89,7 +95,11 @@ describe('greedy decoding in one run', () => {
     expect(carried.size).toBe(2 * model.spec.layers);
     const readers = body.nodes.filter((n) => n.inputs.some((x) => x && carried.has(x.name)));
     expect(new Set(readers.map((n) => n.op))).toEqual(new Set(['Attention', 'Shape']));
-    expect(g.nodes.filter((n) => n.op === 'Transpose')).toHaveLength(1);
+    // Outside the loop, once per run: the cache split into layers before, the new rows cut after.
+    expect(g.nodes.filter((n) => n.op === 'Transpose')).toHaveLength(2);
+    // Per token nothing but the step, its pick and the stop test: no copies for the outputs.
+    expect(count(body, 'Identity') + count(body, 'Concat')).toBe(0);
+    expect(count(body, 'ReduceMin')).toBe(1);
   });
 
   it('picks the same tokens and builds the same cache as host-side argmax step by step', async () => {
