@@ -1,9 +1,10 @@
 // Bench section: generation with the key/value cache vs recomputing the whole prefix every step,
 // 64 new tokens from BOS, greedy. Rows: stories260K (a real llama2.c checkpoint) with the fused
 // inference kernels the runner uses and, for comparison, with primitive ops only; and a random
-// LLaMA of the size the engine notes use (d 256, 4 layers). Figures are per generated token over
-// the whole run (prompt pass included); repetitions alternate the two modes; medians are the
-// headline, best-of figures (least disturbed by other processes) come alongside. With the fused
+// LLaMA of the size the engine notes use (d 256, 4 layers). Two figures per mode: per generated
+// token over the whole run (prompt pass included; repetitions alternate the two modes; medians
+// are the headline, best-of figures, least disturbed by other processes, come alongside), and the
+// last (64th) token alone, made the way each mode makes it (see lastToken). With the fused
 // kernels, greedy decoding with the cache runs its tokens inside one onnxruntime Loop per run
 // (ModelRunner.greedySteps); msPerTokenStepwise is the same cache taken one session.run per token
 // with host-side argmax, and runOverheadMs the cost of one session.run of a one-node graph with
@@ -127,8 +128,44 @@ async function stepwise(runner: ModelRunner, tokens: number): Promise<{ ms: numb
   return { ms: performance.now() - t0, tokens: out };
 }
 
+/** Greedy steps past the last token whose cost the per-position figure averages (see lastToken). */
+const SPAN = 8;
+
+/**
+ * ms for the `tokens`-th new token alone, the way each mode makes it: without the cache one run
+ * over the whole `tokens`-token prefix and a host argmax; with it, one decode step at that
+ * position. In the greedy loop a step has no run of its own, so its cost is the difference
+ * between loops of 1 + SPAN steps and of 1 step from the same cache, divided by SPAN (the run's
+ * fixed cost cancels; the SPAN steps sit at positions tokens … tokens+SPAN−1, a little past the
+ * token, so the figure errs high). Without the loop (fused: false) a step is one session.run.
+ */
+async function lastToken(runner: ModelRunner, sequence: number[], tokens: number, reps: number): Promise<{ cache: number; noCache: number }> {
+  const prefix = sequence.slice(0, tokens);
+  const before = await runner.cacheStep([prefix.slice(0, -1)], runner.emptyCache(1));
+  const last = [[prefix.at(-1)!]];
+  const timed = async (f: () => Promise<unknown>): Promise<number> => {
+    const t0 = performance.now();
+    await f();
+    return performance.now() - t0;
+  };
+  const one: number[] = [];
+  const span: number[] = [];
+  const full: number[] = [];
+  for (let r = 0; r < 5 * reps; r++) {
+    full.push(await timed(async () => argmax((await runner.nextTokenLogits([prefix]))[0]!)));
+    if (runner.canDecodeGreedily) {
+      one.push(await timed(() => runner.greedySteps(last, before.cache, 1)));
+      span.push(await timed(() => runner.greedySteps(last, before.cache, 1 + SPAN)));
+    } else {
+      one.push(await timed(async () => argmax((await runner.cacheStep(last, before.cache)).logits[0]!)));
+    }
+  }
+  const cache = runner.canDecodeGreedily ? (median(span) - median(one)) / SPAN : median(one);
+  return { cache, noCache: median(full) };
+}
+
 async function measure(label: string, model: BuildableModel, tokens: number, reps: number, threads: number, fused = true): Promise<Record<string, Cell>> {
-  const runner = new ModelRunner(model, { settings: { provider: 'cpu', intraOpThreads: threads }, contextLength: tokens + 1, fused });
+  const runner = new ModelRunner(model, { settings: { provider: 'cpu', intraOpThreads: threads }, contextLength: tokens + SPAN, fused });
   try {
     const run = (useCache: boolean) => generate(runner, [1], { maxNewTokens: tokens, stopTokens: [], useCache });
     await run(true); // warm-up: sessions compiled, memory planned
@@ -149,10 +186,12 @@ async function measure(label: string, model: BuildableModel, tokens: number, rep
     }
     const c = median(cached);
     const f = median(full);
-    const opts = { contextLength: tokens + 1, fused };
+    const at = await lastToken(runner, [1, ...(await run(true)).tokens], tokens, reps);
+    const opts = { contextLength: tokens + SPAN, fused };
     return {
       model: label, newTokens: tokens, msPerTokenCache: +c.toFixed(3), msPerTokenNoCache: +f.toFixed(3), speedup: +(f / c).toFixed(2),
       speedupBest: +(Math.min(...full) / Math.min(...cached)).toFixed(2),
+      msLastTokenCache: +at.cache.toFixed(3), msLastTokenNoCache: +at.noCache.toFixed(3), speedupLastToken: +(at.noCache / at.cache).toFixed(2),
       msPerTokenStepwise: +median(steps).toFixed(3),
       runOverheadMs: +(await runOverheadMs(model, tokens >> 1, threads)).toFixed(3),
       loopNodes: fused ? await optimizedNodes(buildGreedyLoopGraph(model, opts)) : '—',
@@ -178,14 +217,14 @@ export async function benchGeneration(o: GenerationBenchOptions = {}): Promise<B
   ];
   return {
     id: 'generation',
-    title: 'Generation: key/value cache vs full recompute',
-    description: `Greedy generation of ${tokens} tokens from BOS; wall time per generated token (prompt pass included), median of ${reps} alternating repetitions (speedupBest: fastest run of each mode), CPU, ${threads} intra-op thread(s). With the cache, the fused rows pick their tokens inside one onnxruntime Loop per run; msPerTokenStepwise: the same cache, one session.run per token and argmax on the host; runOverheadMs: one session.run of a one-node graph with the decode step's inputs and outputs. loopNodes / decodeNodes / noCacheNodes: nodes onnxruntime runs per token in the loop, per one-token decode run, per no-cache run, after its optimisation.`,
-    columns: ['model', 'newTokens', 'msPerTokenCache', 'msPerTokenNoCache', 'speedup', 'speedupBest', 'msPerTokenStepwise', 'runOverheadMs', 'loopNodes', 'decodeNodes', 'noCacheNodes', 'sameTokens', 'threads'],
+    title: `Generation: key/value cache vs full recompute, ${threads} thread${threads === 1 ? '' : 's'}`,
+    description: `Greedy generation of ${tokens} tokens from BOS, CPU, ${threads} intra-op thread(s). msPerToken*: wall time per generated token over the whole run (prompt pass included), median of ${reps} alternating repetitions (speedupBest: the fastest run of each mode). msLastToken*: the ${tokens}th token alone, median of ${5 * reps}: without the cache one run over the ${tokens}-token prefix; with it one decode step (in the loop: the difference between loops of ${1 + SPAN} and of 1 step from the same ${tokens - 1}-position cache, over ${SPAN}). With the cache, the fused rows pick their tokens inside one onnxruntime Loop per run; msPerTokenStepwise: the same cache, one session.run per token and argmax on the host; runOverheadMs: one session.run of a one-node graph with the decode step's inputs and outputs. loopNodes / decodeNodes / noCacheNodes: nodes onnxruntime runs per token in the loop, per one-token decode run, per no-cache run, after its optimisation.`,
+    columns: ['model', 'newTokens', 'msPerTokenCache', 'msPerTokenNoCache', 'speedup', 'speedupBest', 'msLastTokenCache', 'msLastTokenNoCache', 'speedupLastToken', 'msPerTokenStepwise', 'runOverheadMs', 'loopNodes', 'decodeNodes', 'noCacheNodes', 'sameTokens', 'threads'],
     rows,
     notes: [
-      'Every session.run pays a fixed cost (runOverheadMs: the binding, input and output tensors, the executor) and each node about a microsecond of its own whatever its size; on a model as small as stories260K those fixed costs, not arithmetic, are most of a cached token. The fused decode graph therefore stacks q/k/v and gate/up into one MatMul each, joins every residual add to the next RMSNorm (SkipSimplifiedLayerNormalization), returns only the new cache rows straight from the projections, and greedy decoding runs many tokens per session.run in a Loop that carries each layer\'s cache in the attention kernel\'s layout (no per-token re-layout, no host round trip): msPerTokenStepwise − msPerTokenCache is what the loop saves per token.',
-      'Where a stories260K token in the loop goes (1 intra-op thread, measured with loops of 20–80 copies of one kernel at the decode shapes): onnxruntime\'s Loop costs about 3 µs per iteration and unrolling 4–16 decode steps per iteration gained nothing measurable (16 was slower), so the body\'s kernels are the cost: 5 Attention ≈ 7–9 µs each (a third of the token; written out in primitives, or given 4-D inputs, it is no cheaper), 21 MatMul ≈ 1–1.5 µs, 10 Split ≈ 1.1 µs, 10 RotaryEmbedding ≈ 1 µs, 10 SkipSimplifiedLayerNormalization ≈ 0.8 µs, and about 15 small nodes (norm, SwiGLU, ArgMax, stop test) at 0.5–1 µs: about 120 µs per token with nothing left to fuse among onnxruntime\'s CPU kernels. A one-token prompt (BOS here) goes straight into the loop, without a prompt pass of its own.',
-      'Without the cache each step recomputes the whole prefix (on average half the tokens generated so far), so the speedup grows with the number of tokens (run with --tokens 256) and with model size.',
+      'Every session.run pays a fixed cost (runOverheadMs: the binding, input and output tensors, the executor) and each node a fraction of a microsecond to a few of its own whatever its size; on a model as small as stories260K those fixed costs, not arithmetic, are most of a cached token. Greedy decoding therefore runs many tokens per session.run (a 64-token generation of stories260K is one run) in a Loop that carries each layer\'s cache in the attention kernel\'s layout, and the loop body holds only what must run per token: the decode step (one MatMul per linear, each residual add joined to the next RMSNorm, rotary and attention as one kernel each), ArgMax and a one-lookup stop test; the picks and the new cache rows are gathered after the loop. msPerTokenStepwise − msPerTokenCache is what the loop saves per token.',
+      'Where a stories260K token in the loop goes (1 intra-op thread; each kernel timed in loops of 20 copies at the decode shapes): the Loop ≈ 0.65 µs per iteration; 5 Attention ≈ 4.5 µs + 0.03 µs per cached position each (5.3 µs at 32 positions: a quarter of the token); 21 MatMul 0.75–1.9 µs; 10 RotaryEmbedding and 10 SkipSimplifiedLayerNormalization ≈ 0.6 µs; SwiGLU, norm, embedding, ArgMax and stop test 0.4–0.6 µs: about 105 µs per token. Tried and measured slower in the same loop: attention written out in primitives (77 vs 59 µs for the five layers\' attention), com.microsoft MultiHeadAttention (6.8–8.8 µs a call) and GroupQueryAttention (whose own rotary also needs head size 16: padded, 64 vs 62 µs), the whole SwiGLU MLP as one com.microsoft MoE kernel (40 vs 32 µs for five layers), q/k/v and gate/up as one stacked MatMul + Split (a Split costs ≈ 1.6 µs; stacking is kept where a step has many positions).',
+      'Without the cache each step recomputes the whole prefix, so its cost per token grows with the position (the last token costs about twice the run\'s average) while a cached step grows only by the attention over one more position: the speedup for the last token is about twice the run\'s average, and both grow with the number of tokens (run with --tokens 256) and with model size.',
     ],
   };
 }
