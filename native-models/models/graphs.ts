@@ -134,6 +134,17 @@ export function buildNextTokenGraph(m: BuildableModel, o: GraphOptions = {}): Gr
 }
 
 /**
+ * Which blocks ran attention in `out`. A block that runs none (an emulator's harmonizer, an MLP
+ * standing in for a whole layer) keeps no keys or values: its rows of the cache hold zeros that
+ * nothing reads, so every block keeps its place in the cache layout. At least one block must attend.
+ */
+function attendingBlocks(s: ModelSpec, out: { present?: (LayerKV | undefined)[] }): boolean[] {
+  const attends = Array.from({ length: s.layers }, (_, i) => out.present?.[i] !== undefined);
+  if (!attends.includes(true)) throw new Error('No block of this model runs attention, so there is no key/value cache to keep; generate without the cache.');
+  return attends;
+}
+
+/**
  * One generation step with a key/value cache (`singleToken`: the decode graph for exactly one new
  * token per sequence): input_ids [batch, new] and past_key_values (layout at PAST_NAME; past may
  * be 0) → logits of the last position [batch, vocab] and new_key_values [new, batch,
@@ -155,22 +166,23 @@ export function buildCacheStepGraph(m: BuildableModel, o: GraphOptions & { singl
   // With one new token the last position is the only one: no slice needed.
   const out = m.family.forward(g, s, m.weights, { inputIds: ids, past, positionOffset: offset, lastPositionOnly: o.singleToken !== true, singleTokenDecode: o.singleToken === true, ...ctx(o) }, o.hooks);
   g.output(g.squeeze(logitsOf(out), [1]), 'logits');
-  const fresh = Array.from({ length: s.layers }, (_, i) => out.added?.[i]);
+  const attends = attendingBlocks(s, out);
   let added: Value;
-  if (fresh.every((a) => a)) {
+  if (attends.every((a, i) => !a || out.added?.[i])) {
     // The fused kernels expose each layer's new keys and values [batch, new, kvHeads·headDim]:
     // stacked along the last axis they are [batch, new, H2·headDim], the rows the cache appends.
-    const rows = g.concat(fresh.flatMap((a) => [a!.k, a!.v]), 2);
+    const first = out.added![attends.indexOf(true)]!.k;
+    let zeros: Value | undefined;
+    const rows = g.concat(
+      attends.flatMap((a, i) => (a ? [out.added![i]!.k, out.added![i]!.v] : [(zeros ??= g.zerosLike(first)), zeros])),
+      2,
+    );
     // With one new token [batch, 1, …] and [1, batch, …] share one memory order.
     added = o.singleToken ? g.reshape(rows, [1, 'batch', H2, s.headDim]) : g.transpose(g.reshape(rows, ['batch', 'new', H2, s.headDim]), [1, 0, 2, 3]);
   } else {
-    const present: Value[] = [];
-    for (let i = 0; i < s.layers; i++) {
-      const p = out.present?.[i];
-      // The cache has one entry per layer, so every layer must have run attention.
-      if (!p) throw new Error(`Layer ${i} produced no key/value cache; generation with a cache needs every layer to run attention.`);
-      present.push(p.k, p.v);
-    }
+    const first = out.present![attends.indexOf(true)]!.k;
+    let zeros: Value | undefined;
+    const present = attends.flatMap((a, i) => (a ? [out.present![i]!.k, out.present![i]!.v] : [(zeros ??= g.zerosLike(first)), zeros]));
     const all = g.concat(present, 1); // [batch, H2, past+new, headDim]
     if (o.singleToken) {
       // [batch, H2, 1, headDim] and [1, batch, H2, headDim] share one memory order.
@@ -215,41 +227,59 @@ export function buildGreedyLoopGraph(m: BuildableModel, o: GraphOptions = {}): G
   const goesOn = g.input(GREEDY.goingOn, 'bool', [s.vocabSize]);
   const parts = g.split(g.transpose(cache, [1, 2, 0, 3]), 1, Array.from({ length: 2 * s.layers }, () => s.kvHeads));
 
+  // Positions count on in the loop (the first read off the cache's length, once per run), so no
+  // layer's cache length has to say where the step is: a block without attention keeps its own.
+  const position0 = g.emit('Shape', [cache], { start: 0, end: 1 }, [{ dtype: 'int64', shape: [1] }])[0]!;
+
   const body = new Graph('greedy_step', g);
   body.input('iteration', 'int64', []);
   body.input('cond_in', 'bool', []);
   const tok = body.input('token_in', 'int64', ['batch', 1]);
-  const kvShape = ['batch', s.kvHeads, 'loop_past', s.headDim];
+  const position = body.input('position_in', 'int64', [1]);
   const past: LayerKV[] = [];
-  for (let i = 0; i < s.layers; i++) past.push({ k: body.input(`past_k_${i}`, 'float32', kvShape), v: body.input(`past_v_${i}`, 'float32', kvShape) });
-  const out = m.family.forward(body, s, m.weights, { inputIds: tok, past, positionOffset: body.dim(past[0]!.k, 2), singleTokenDecode: true, ...ctx(o) }, o.hooks);
+  for (let i = 0; i < s.layers; i++) {
+    const kvShape = ['batch', s.kvHeads, `loop_past_${i}`, s.headDim];
+    past.push({ k: body.input(`past_k_${i}`, 'float32', kvShape), v: body.input(`past_v_${i}`, 'float32', kvShape) });
+  }
+  const out = m.family.forward(body, s, m.weights, { inputIds: tok, past, positionOffset: body.squeeze(position, [0]), singleTokenDecode: true, ...ctx(o) }, o.hooks);
   const next = body.emit('ArgMax', [logitsOf(out)], { axis: -1, keepdims: 0 }, [{ dtype: 'int64', shape: ['batch', 1] }])[0]!;
   // Going on while every sequence's pick goes on (reduced over all axes to the scalar Loop wants).
   body.output(body.emit('ReduceMin', [body.gather(goesOn, next, 0)], { keepdims: 0 }, [{ dtype: 'bool', shape: [] }])[0]!);
   body.output(next);
-  const carried: Value[] = [];
+  body.output(body.add(position, body.ints([1])));
+  const attends = attendingBlocks(s, out);
   for (let i = 0; i < s.layers; i++) {
     const p = out.present?.[i];
-    if (!p || !out.added?.[i]) throw new Error(`Layer ${i} produced no key/value cache; greedy decoding with a cache needs every layer to run fused attention.`);
-    carried.push(p.k, p.v);
+    if (p && !out.added?.[i]) throw new Error(`Layer ${i} runs attention outside the fused kernel; greedy decoding in one run needs the fused kernels.`);
+    // A block without attention passes its (zero) cache through unchanged.
+    body.output(p ? p.k : past[i]!.k);
+    body.output(p ? p.v : past[i]!.v);
   }
-  for (const c of carried) body.output(c);
   body.output(tok); // scan output: the token each step read
   pruneUnused(body);
 
+  const finalShape = (i: number) => ['batch', s.kvHeads, attends[i] ? 'total' : 'past', s.headDim];
   const loopOut = g.emit(
     'Loop',
-    [steps, g.constant(Uint8Array.of(1), [], 'bool'), ids, ...parts],
+    [steps, g.constant(Uint8Array.of(1), [], 'bool'), ids, position0, ...parts],
     { body: { g: body } },
-    [{ dtype: 'int64', shape: ['batch', 1] }, ...carried.map(() => ({ dtype: 'float32' as const, shape: ['batch', s.kvHeads, 'total', s.headDim] })), { dtype: 'int64', shape: ['steps', 'batch', 1] }],
+    [
+      { dtype: 'int64', shape: ['batch', 1] },
+      { dtype: 'int64', shape: [1] },
+      ...Array.from({ length: 2 * s.layers }, (_, j) => ({ dtype: 'float32' as const, shape: finalShape(j >> 1) })),
+      { dtype: 'int64', shape: ['steps', 'batch', 1] },
+    ],
   );
   g.output(loopOut.at(-1)!, GREEDY.tokens);
   g.output(loopOut[0]!, GREEDY.last);
   // The final caches [batch, kvHeads, past+steps, headDim] per layer, stacked as the input was split
-  // ([batch, H2, past+steps, headDim]); positions from `past` on, position-major: the new rows.
-  const all = g.concat(loopOut.slice(1, 1 + carried.length), 1);
-  const past0 = g.emit('Shape', [cache], { start: 0, end: 1 }, [{ dtype: 'int64', shape: [1] }])[0]!;
-  const fresh = g.emit('Slice', [all, past0, g.ints([2 ** 62]), g.ints([2])], {}, [{ dtype: 'float32', shape: ['batch', H2, 'steps', s.headDim] }])[0]!;
+  // ([batch, H2, past+steps, headDim], zeros for blocks without attention); positions from `past`
+  // on, position-major: the new rows.
+  const finals = loopOut.slice(2, 2 + 2 * s.layers);
+  const first = finals[2 * attends.indexOf(true)]!;
+  let zeros: Value | undefined;
+  const all = g.concat(finals.map((f, j) => (attends[j >> 1] ? f : (zeros ??= g.zerosLike(first)))), 1);
+  const fresh = g.emit('Slice', [all, position0, g.ints([2 ** 62]), g.ints([2])], {}, [{ dtype: 'float32', shape: ['batch', H2, 'steps', s.headDim] }])[0]!;
   g.output(g.transpose(fresh, [2, 0, 1, 3]), NEW_NAME);
   return pruneUnused(g);
 }

@@ -70,8 +70,8 @@ export type WeightMap = Map<string, HostWeight>;
  *  - linear(name, x, base): applies a linear layer. `base(x)` is the layer as loaded (through
  *    `param`); LoRA returns base(x) + (alpha/r)·B(A(x)).
  *  - block(layer, h, run): one transformer block. `run(h)` is the original block; an emulator
- *    returns a harmonizer's output instead, or `h` to drop the layer. Blocks that are not run
- *    contribute no key/value cache entries.
+ *    returns a harmonizer's output instead, or `h` to drop the layer. A block that runs no
+ *    attention keeps no keys or values: its rows of a key/value cache hold zeros (graphs.ts).
  *  - stopAfterLayer: end after that block and return its hidden state (no final norm or head), for
  *    distillation targets and layer-importance probes.
  */

@@ -90,11 +90,11 @@ describe('greedy decoding in one run', () => {
     expect(count(body, 'ArgMax')).toBe(1);
     expect(count(body, 'Attention')).toBe(model.spec.layers);
     // The cache is re-laid out once per run, not once per token: inside the loop each layer's
-    // keys and values go straight into its attention kernel (and the cache length is read off them).
+    // keys and values go straight into its attention kernel (positions are counted by the loop).
     const carried = new Set(body.inputs.filter((v) => v.name.startsWith('past_')).map((v) => v.name));
     expect(carried.size).toBe(2 * model.spec.layers);
     const readers = body.nodes.filter((n) => n.inputs.some((x) => x && carried.has(x.name)));
-    expect(new Set(readers.map((n) => n.op))).toEqual(new Set(['Attention', 'Shape']));
+    expect(new Set(readers.map((n) => n.op))).toEqual(new Set(['Attention']));
     // Outside the loop, once per run: the cache split into layers before, the new rows cut after.
     expect(g.nodes.filter((n) => n.op === 'Transpose')).toHaveLength(2);
     // Per token nothing but the step, its pick and the stop test: no copies for the outputs.
