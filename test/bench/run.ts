@@ -161,12 +161,12 @@ async function smallSections(sections: BenchSection[], machineExtra: Record<stri
     console.error('bench: generation with vs without the key/value cache (1 thread and all threads)…');
     const mod = (await import(generation.href)) as { benchGeneration?: (o: { threads: number; reps: number; tokens: number }) => Promise<unknown> };
     if (typeof mod.benchGeneration !== 'function') throw new Error('test/bench/generation.ts does not export benchGeneration().');
-    const one = asSections('generation-1t', 'Generation: key/value cache vs full recompute, 1 thread', await mod.benchGeneration({ threads: 1, reps: Math.max(5, reps), tokens: 64 }));
+    const one = asSections('generation-1t', 'Generation: key/value cache vs full recompute, 1 thread', await mod.benchGeneration({ threads: 1, reps: Math.max(15, reps), tokens: 64 }));
     sections.push(...one);
     for (const r of one[0]?.rows.filter((row) => String(row.model).startsWith('stories260K (')) ?? []) {
       summary.push(`Generation, stories260K, ${r.newTokens} tokens from BOS, 1 thread: with the key/value cache ${r.msPerTokenCache} ms per token over the run vs ${r.msPerTokenNoCache} ms without → ${r.speedup}× (best runs ${r.speedupBest}×); the ${r.newTokens}th token alone ${r.msLastTokenCache} vs ${r.msLastTokenNoCache} ms → ${r.speedupLastToken}×; same tokens: ${r.sameTokens}.`);
     }
-    if (threads > 1) sections.push(...asSections(`generation-${threads}t`, `Generation: key/value cache vs full recompute, ${threads} threads`, await mod.benchGeneration({ threads, reps: Math.max(5, reps), tokens: 64 })));
+    if (threads > 1) sections.push(...asSections(`generation-${threads}t`, `Generation: key/value cache vs full recompute, ${threads} threads`, await mod.benchGeneration({ threads, reps: Math.max(15, reps), tokens: 64 })));
   }
 }
 
