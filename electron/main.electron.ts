@@ -8,6 +8,7 @@ import { createGateway } from './ipc/gateway';
 import { createServices, type EventSink } from './ipc/handlers';
 import { stopBuilds } from './ipc/build-handlers';
 import { stopDemos } from './ipc/demo-handlers';
+import { stopGenerations } from './ipc/models-handlers';
 import { resolveHome } from './services/home';
 import { readRendererFile } from './services/renderer-files';
 
@@ -59,14 +60,15 @@ function serveRenderer(): void {
 
 function openGateway(): void {
   const services = createServices(resolveHome(process.env.OFFSITE_HOME), { events });
-  // A running emulator build or demo is cancelled first (the cancellation is an audit event), then the
-  // services flush buffered metrics, close the audit database and remove auditor-mode staging copies.
+  // A running emulator build or demo is cancelled first (the cancellation is an audit event), and so is a
+  // generation (it writes nothing); then the services flush buffered metrics, close the audit
+  // database and remove auditor-mode staging copies.
   let quitting = false;
   app.on('will-quit', (event) => {
     if (quitting) return;
     quitting = true;
     event.preventDefault();
-    void Promise.allSettled([stopBuilds(services), stopDemos(services)]).finally(() => {
+    void Promise.allSettled([stopBuilds(services), stopDemos(services), stopGenerations(services)]).finally(() => {
       services.close();
       app.quit();
     });

@@ -3,7 +3,9 @@
 import { basename } from 'node:path';
 import { generate } from '../../native-models/generate/generate';
 import { ModelRunner } from '../../native-models/models/runner';
-import { cancellable, contextLimit, engineOptions, loadModelFlag, sessionSettings } from './eval';
+import { checkOnePrompt, CLI_PROMPT_WORDS, generationPrompt, type PromptInput } from '../services/generation';
+import { ServiceError } from '../services/service-error';
+import { cancellable, engineOptions, loadModelFlag, sessionSettings } from './eval';
 import { intFlag, numberFlag } from './flags';
 import { UsageError, type Command } from './types';
 
@@ -35,7 +37,17 @@ export const generateCommand: Command = {
   async run(cmd, io) {
     const promptText = cmd.values.prompt as string | undefined;
     const tokenFlag = cmd.values.tokens as string | undefined;
-    if ((promptText === undefined) === (tokenFlag === undefined)) throw new UsageError('Give exactly one of --prompt TEXT or --tokens IDS.');
+    // The request checks are shared with the desktop app (services/generation.ts); their sentences are usage errors here.
+    const usage = <T>(check: () => T): T => {
+      try {
+        return check();
+      } catch (e) {
+        if (e instanceof ServiceError) throw new UsageError(e.message);
+        throw e;
+      }
+    };
+    usage(() => checkOnePrompt({ prompt: promptText, tokens: tokenFlag }, CLI_PROMPT_WORDS));
+    const input: PromptInput = tokenFlag !== undefined ? { tokens: parseTokenList(tokenFlag) } : { prompt: promptText! };
     const maxNewTokens = intFlag(cmd, 'max-new-tokens', undefined);
     if (maxNewTokens === undefined) throw new UsageError('--max-new-tokens N is required.');
     const temperature = numberFlag(cmd, 'temperature', 0, (n) => n >= 0, 'a number ≥ 0 (0 = greedy)');
@@ -45,18 +57,7 @@ export const generateCommand: Command = {
     const settings = sessionSettings(cmd);
     const model = await loadModelFlag(cmd);
     const tok = model.tokenizer;
-    let prompt: number[];
-    if (tokenFlag !== undefined) prompt = parseTokenList(tokenFlag);
-    else if (tok) prompt = tok.encode(promptText!);
-    else throw new UsageError(`${basename(model.source.path)} has no tokenizer.json, so --prompt TEXT cannot be encoded; give --tokens IDS instead.`);
-    const V = model.spec.vocabSize;
-    const bad = prompt.find((t) => t >= V);
-    if (bad !== undefined) throw new UsageError(`Token ${bad} is outside the model's vocabulary (0..${V - 1}).`);
-    if (prompt.length === 0) throw new UsageError('The prompt encodes to no tokens; give a longer prompt or --tokens IDS.');
-    const limit = contextLimit(model);
-    if (prompt.length + maxNewTokens > limit) {
-      throw new UsageError(`The prompt (${prompt.length} tokens) plus --max-new-tokens ${maxNewTokens} exceed the model's context of ${limit} positions.`);
-    }
+    const prompt = usage(() => generationPrompt(model, input, maxNewTokens, CLI_PROMPT_WORDS));
     const runner = new ModelRunner(model, { settings, contextLength: prompt.length + maxNewTokens });
     try {
       const provider = await runner.provider();

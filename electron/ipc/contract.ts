@@ -21,6 +21,7 @@ import { emulatorChannelFlags, emulatorRequests, type EmulatorResponses } from '
 import { runsChannelFlags, runsRequests, type RunsResponses } from './runs-contract';
 import { buildChannelFlags, buildRequests, type BuildResponses } from './build-contract';
 import { demoChannelFlags, demoRequests, type DemoResponses } from './demo-contract';
+import { modelsChannelFlags, modelsRequests, type ModelsResponses } from './models-contract';
 
 export * from './audit-contract';
 export * from './datasets-contract';
@@ -29,6 +30,7 @@ export * from './emulators-contract';
 export * from './runs-contract';
 export * from './build-contract';
 export * from './demo-contract';
+export * from './models-contract';
 
 // ── Shared schemas ───────────────────────────────────────────────────────────────────────────
 
@@ -117,10 +119,11 @@ export const requests = {
   ...runsRequests,
   ...buildRequests,
   ...demoRequests,
+  ...modelsRequests,
 } as const;
 
 /** Channel name → response type. Must name exactly the channels of `requests`. */
-export interface Responses extends AuditResponses, DatasetResponses, EmulatorResponses, EvalResponses, RunsResponses, BuildResponses, DemoResponses {
+export interface Responses extends AuditResponses, DatasetResponses, EmulatorResponses, EvalResponses, RunsResponses, BuildResponses, DemoResponses, ModelsResponses {
   'app.info': AppInfo;
   'settings.get': Settings;
   'settings.set': Settings;
@@ -145,6 +148,8 @@ export const events = {
     stage: z.string().optional(),
     /** Vectors the screen draws (tune: selected layers, importance scores, tunable layers). */
     series: z.record(z.string(), z.array(z.number())).optional(),
+    /** Text the screen shows as it grows (generate: the decoded output so far). */
+    text: z.string().optional(),
   }),
   'job.finished': z.object({
     jobId: z.string(),
@@ -187,6 +192,7 @@ export const channelFlags = {
   ...runsChannelFlags,
   ...buildChannelFlags,
   ...demoChannelFlags,
+  ...modelsChannelFlags,
 } as const satisfies Record<Channel, ChannelFlags>;
 
 export const channels = Object.keys(requests) as Channel[];

@@ -9,6 +9,7 @@ import { createEmulatorHandlers } from './emulators-handlers';
 import { createRunsHandlers, forwardRunProgress } from './runs-handlers';
 import { createBuildHandlers } from './build-handlers';
 import { createDemoHandlers } from './demo-handlers';
+import { createModelsHandlers } from './models-handlers';
 import { appInfo } from '../services/app-info';
 import { openAudit, type AuditLog } from '../services/audit';
 import { createAuditViewer, type AuditViewer } from '../services/audit-viewer';
@@ -95,5 +96,6 @@ export function createHandlers(services: Services): Handlers {
     ...createRunsHandlers(services),
     ...createBuildHandlers(services),
     ...createDemoHandlers(services),
+    ...createModelsHandlers(services),
   };
 }

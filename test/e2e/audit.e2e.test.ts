@@ -140,7 +140,7 @@ describe('Audit screen (Chromium, real gateway)', () => {
     await page.getByRole('button', { name: 'Open read-only' }).click();
     await expect.poll(() => field(studio, 'audit-source-path').textContent()).toBe(out);
     const nav = page.getByRole('navigation', { name: 'Main' });
-    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Audit', 'Settings']);
+    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Models', 'Audit', 'Settings']);
     expect((await field(studio, 'role').textContent())!.replace(/\s+/g, ' ').trim()).toBe('Role Auditor read-only');
     await expect.poll(() => page.locator('.event-summary').allTextContents()).toContain('private.jsonl');
     expect(await page.getByLabel('Export file', { exact: true }).count()).toBe(0);
@@ -180,7 +180,7 @@ describe('Audit screen (Chromium, real gateway)', () => {
 
     await studio.openScreen('Audit');
     await page.getByRole('button', { name: 'Leave auditor mode' }).click();
-    await expect.poll(() => nav.getByRole('link').count()).toBe(10);
+    await expect.poll(() => nav.getByRole('link').count()).toBe(11);
     await studio.openScreen('Settings');
     expect(await page.getByRole('button', { name: 'Save settings' }).isDisabled()).toBe(false);
     expect(studio.problems).toEqual([]);

@@ -10,7 +10,7 @@ import { repoRoot, useStudioSuite, type Studio } from './harness';
 
 const suite = useStudioSuite();
 
-const SCREENS = ['Home', 'Emulators', 'Datasets', 'Tune', 'Evaluate', 'Build emulator', 'Plug-in', 'Audit', 'Demo', 'Settings'];
+const SCREENS = ['Home', 'Emulators', 'Datasets', 'Tune', 'Evaluate', 'Build emulator', 'Plug-in', 'Models', 'Audit', 'Demo', 'Settings'];
 // Every screen's feature has landed; a new screen without one goes here.
 const PENDING: string[] = [];
 

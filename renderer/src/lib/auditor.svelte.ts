@@ -4,8 +4,8 @@
 import type { AuditSourceInfo, IpcError } from '../../../electron/ipc/contract';
 import type { ScreenId } from './screens';
 
-/** The screens auditor mode keeps: the Audit screen's read-only views, and Settings. */
-export const AUDITOR_SCREENS: readonly ScreenId[] = ['audit', 'settings'];
+/** The screens auditor mode keeps: the Audit screen's read-only views, Models (generation writes nothing), and Settings. */
+export const AUDITOR_SCREENS: readonly ScreenId[] = ['models', 'audit', 'settings'];
 
 class Auditor {
   /** The source the Audit screen reads; null until first loaded. */

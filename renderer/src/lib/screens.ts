@@ -12,8 +12,9 @@ import Tune from '../screens/Tune.svelte';
 import BuildEmulator from '../screens/BuildEmulator.svelte';
 import PlugIn from '../screens/PlugIn.svelte';
 import Demo from '../screens/Demo.svelte';
+import Models from '../screens/Models.svelte';
 
-export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'audit' | 'demo' | 'settings';
+export type ScreenId = 'home' | 'emulators' | 'datasets' | 'tune' | 'evaluate' | 'build' | 'plugin' | 'models' | 'audit' | 'demo' | 'settings';
 
 export interface Pending {
   /** What the screen will do, in one or two sentences. */
@@ -68,6 +69,12 @@ export const screens: Screen[] = [
     label: 'Plug-in',
     subtitle: 'Plug a returned adapter into the full model.',
     component: PlugIn,
+  },
+  {
+    id: 'models',
+    label: 'Models',
+    subtitle: 'Inspect a model and generate text from it.',
+    component: Models,
   },
   {
     id: 'audit',
