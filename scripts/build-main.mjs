@@ -2,7 +2,9 @@
 // Bundles the Electron main process (ESM) and the preload (CommonJS: sandboxed preloads cannot
 // load ES modules) into dist/electron/. Native modules stay external: they are loaded from
 // node_modules at run time (and unpacked from the asar by the packager).
-// Later entry points (job workers) are added to ENTRIES.
+// The job workers are bundled too (dist/electron/workers/<name>.js, the names of
+// electron/services/job-workers.ts): a packaged build ships no TypeScript sources, and the
+// services start the bundled worker when it sits beside the bundled main process.
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +18,7 @@ const ENTRIES = [
   { in: 'electron/main.electron.ts', out: 'dist/electron/main.electron.js', format: 'esm', banner: esmBanner },
   // Minified: the preload is parsed on every window load and carries the contract's schemas.
   { in: 'electron/preload.electron.ts', out: 'dist/electron/preload.electron.cjs', format: 'cjs', minify: true },
+  ...['tune', 'eval', 'scaleot', 'generate'].map((name) => ({ in: `native-models/${name}/worker.ts`, out: `dist/electron/workers/${name}.js`, format: 'esm', banner: esmBanner })),
 ];
 
 try {

@@ -27,8 +27,8 @@ import { hashPath, type Digest } from './hashing';
 import { EMULATORS_DIR } from './packages';
 import { ServiceError } from './service-error';
 import { appVersion } from './version';
+import { jobWorker } from './job-workers';
 
-const WORKER = new URL('../../native-models/scaleot/worker.ts', import.meta.url);
 
 export type EmulatorBuildRequest = Partial<Omit<BuildOptions, 'model' | 'out' | 'distillData' | 'signingKey' | 'producer' | 'sourceSha256'>> & {
   model: string;
@@ -59,7 +59,7 @@ export class PackageVerificationError extends ServiceError {
 }
 
 async function runScaleotJob(input: ScaleotJobInput, o: JobCallOptions): Promise<JobOutcome<ScaleotJobResult>> {
-  const job = startJob<ScaleotJobInput, BuildProgress, ScaleotJobResult>(o.workerModule ?? WORKER, input, { name: `scaleot ${input.kind}`, onProgress: o.onProgress });
+  const job = startJob<ScaleotJobInput, BuildProgress, ScaleotJobResult>(o.workerModule ?? jobWorker('scaleot'), input, { name: `scaleot ${input.kind}`, onProgress: o.onProgress });
   const onAbort = () => job.cancel();
   o.signal?.addEventListener('abort', onAbort);
   try {

@@ -34,6 +34,7 @@ import type { AuditLog, DigestValue, JsonValue } from './audit';
 import { verifyEmulatorPackage } from './emulator-trust';
 import { hashPath } from './hashing';
 import { ServiceError } from './service-error';
+import { jobWorker } from './job-workers';
 
 export type { EvaluationView, ResultsTableRow, ResultColumn } from '../ipc/eval-contract';
 
@@ -206,7 +207,6 @@ export interface EvaluationsOptions {
   workerModule?: URL;
 }
 
-const DEFAULT_WORKER = new URL('../../native-models/eval/worker.ts', import.meta.url);
 
 interface LiveEvaluation {
   view: EvaluationView;
@@ -299,7 +299,7 @@ export class EvaluationsService {
       executionProvider: null,
       auditSeq: null,
     };
-    const handle = startJob<EvaluationSpec, EvalProgress, EvaluationResult>(this.options.workerModule ?? DEFAULT_WORKER, prepared.spec, {
+    const handle = startJob<EvaluationSpec, EvalProgress, EvaluationResult>(this.options.workerModule ?? jobWorker('eval'), prepared.spec, {
       name: `offsite-eval-${id.slice(0, 8)}`,
       onProgress: (p) => {
         view.progress = { done: p.done, total: p.total, message: p.message };

@@ -30,6 +30,7 @@ import type { SessionSettings } from '../../native-models/runtime/session';
 import type { GenerationJobInput, GenerationJobProgress, GenerationJobResult } from '../../native-models/generate/worker';
 import { APP_PROMPT_WORDS, exactlyOnePromptSentence, type GenerationView, type PromptWords } from '../ipc/models-contract';
 import { ServiceError } from './service-error';
+import { jobWorker } from './job-workers';
 
 export type { GenerationView, GenerationResultView, PromptWords } from '../ipc/models-contract';
 
@@ -125,7 +126,6 @@ export interface GenerationServiceOptions {
   workerModule?: URL;
 }
 
-const DEFAULT_WORKER = new URL('../../native-models/generate/worker.ts', import.meta.url);
 /** Finished generations kept for generate.status (the screen reads the latest). */
 const KEEP_FINISHED = 20;
 /** How long stop() waits for a cancelled generation before ending its thread. */
@@ -197,7 +197,7 @@ export class GenerationService {
       error: null,
     };
     const ev = this.options.events ?? {};
-    const handle = startJob<GenerationJobInput, GenerationJobProgress, GenerationJobResult>(this.options.workerModule ?? DEFAULT_WORKER, input, {
+    const handle = startJob<GenerationJobInput, GenerationJobProgress, GenerationJobResult>(this.options.workerModule ?? jobWorker('generate'), input, {
       name: `offsite-generate-${id.slice(0, 8)}`,
       onProgress: (p) => {
         if (p.kind === 'started') {

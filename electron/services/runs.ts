@@ -30,6 +30,7 @@ import { writeFileAtomic } from './atomic-write';
 import { openAudit, type AuditLog, type JsonValue, type RunRecord } from './audit';
 import { hashFile, hashPath, type Digest } from './hashing';
 import { ServiceError } from './service-error';
+import { jobWorker } from './job-workers';
 
 export const RUN_FILE = 'run.json';
 const RUN_FORMAT = 'offsite-tune-run';
@@ -74,7 +75,6 @@ export interface RunsOptions {
   stopAfterSteps?: number;
 }
 
-const DEFAULT_WORKER = new URL('../../native-models/tune/worker.ts', import.meta.url);
 
 export class RunsService {
   private readonly audit: AuditLog;
@@ -195,7 +195,7 @@ export class RunsService {
     });
     const jobInput: TuneJobInput = { config, options: { resume, ...(stopAfterSteps !== undefined ? { stopAfterSteps } : {}) } };
     const entry = { handle: undefined as unknown as JobHandle<TuneResult>, lastStep: null as RunView['lastStep'] };
-    entry.handle = startJob<TuneJobInput, TuneProgress, TuneResult>(this.options.workerModule ?? DEFAULT_WORKER, jobInput, {
+    entry.handle = startJob<TuneJobInput, TuneProgress, TuneResult>(this.options.workerModule ?? jobWorker('tune'), jobInput, {
       name: `tune ${runId}`,
       onProgress: (p) => {
         if (p.kind === 'step') {

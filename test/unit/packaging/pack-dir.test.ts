@@ -38,7 +38,7 @@ let result: ReturnType<typeof spawnSync>;
 
 beforeAll(() => {
   // The packager ships what `npm run build` produced; build it if this checkout has not yet.
-  for (const need of ['dist/electron/main.electron.js', 'dist/electron/preload.electron.cjs', 'dist/renderer/index.html']) {
+  for (const need of ['dist/electron/main.electron.js', 'dist/electron/preload.electron.cjs', 'dist/electron/workers/generate.js', 'dist/renderer/index.html']) {
     if (!existsSync(resolve(repoRoot, need))) {
       const b = spawnSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, encoding: 'utf8', shell: process.platform === 'win32' });
       if (b.status !== 0) throw new Error(`npm run build failed, so there is nothing to package:\n${b.stderr}`);
@@ -87,6 +87,9 @@ describe('scripts/package.mjs --dir', () => {
     expect(paths.has('dist/electron/main.electron.js')).toBe(true);
     expect(paths.has('dist/electron/preload.electron.cjs')).toBe(true);
     expect(paths.has('dist/renderer/index.html')).toBe(true);
+    // Every job runs in a bundled worker (no TypeScript sources ship), and the demo's model and tasks are there.
+    for (const w of ['tune', 'eval', 'scaleot', 'generate']) expect(paths.has(`dist/electron/workers/${w}.js`)).toBe(true);
+    expect(paths.has('native-models/demo/base/config.json')).toBe(true);
     expect([...paths.keys()].filter((p) => p.startsWith('native-models/') && !p.startsWith('native-models/demo/'))).toEqual([]);
     expect([...paths.keys()].filter((p) => p.startsWith('node_modules/electron/') || p.startsWith('node_modules/electron-builder/') || p.startsWith('node_modules/vitest/'))).toEqual([]);
     expect(paths.has('node_modules/zod/package.json')).toBe(true);
