@@ -9,7 +9,7 @@
 // step instead of a key and a value per layer, and a step returns only the positions it added.
 import { useFusedKernels } from '../nn/fused';
 import { tokenLogProbs } from '../nn/loss';
-import { Graph, type Attr, type OpNode, type Value } from '../onnx/graph';
+import { Graph, namesRead, subgraphOf, type OpNode, type Value } from '../onnx/graph';
 import type { ForwardHooks, LayerKV, ModelFamily, ModelSpec, WeightMap } from './spec';
 
 export interface BuildableModel {
@@ -58,22 +58,6 @@ function inferenceGraph(name: string, o: GraphOptions): Graph {
   return g;
 }
 
-function subgraphOf(a: Attr): Graph | undefined {
-  return typeof a === 'object' && a !== null && 'g' in a ? a.g : undefined;
-}
-
-/** Every value name a subgraph reads (its own and outer-scope values alike). */
-function namesReadBy(sub: Graph, into: Set<string>): void {
-  for (const n of sub.nodes) {
-    for (const x of n.inputs) if (x) into.add(x.name);
-    for (const a of Object.values(n.attrs)) {
-      const inner = subgraphOf(a);
-      if (inner) namesReadBy(inner, into);
-    }
-  }
-  for (const o of sub.outputs) into.add(o.name);
-}
-
 /**
  * Drops nodes and initializers no output depends on. onnxruntime keeps dead nodes and runs them
  * every step: e.g. the rotary table rows a fused rotary kernel no longer reads.
@@ -89,7 +73,7 @@ export function pruneUnused(g: Graph): Graph {
     for (const x of n.inputs) if (x) live.add(x.name);
     for (const a of Object.values(n.attrs)) {
       const sub = subgraphOf(a);
-      if (sub) namesReadBy(sub, live);
+      if (sub) namesRead(sub, live);
     }
   }
   g.nodes.splice(0, g.nodes.length, ...kept.reverse());
@@ -145,6 +129,23 @@ function attendingBlocks(s: ModelSpec, out: { present?: (LayerKV | undefined)[] 
 }
 
 /**
+ * Every block's keys and values in cache order (keys, values, block by block): `kv(i)` for the
+ * blocks that attend, zeros shaped like the first attending block's (one tensor) for the others.
+ */
+function cacheEntries(g: Graph, attends: readonly boolean[], kv: (i: number) => LayerKV): Value[] {
+  const like = kv(attends.indexOf(true)).k;
+  let zeros: Value | undefined;
+  return attends.flatMap((a, i) => {
+    if (a) {
+      const e = kv(i);
+      return [e.k, e.v];
+    }
+    zeros ??= g.zerosLike(like);
+    return [zeros, zeros];
+  });
+}
+
+/**
  * One generation step with a key/value cache (`singleToken`: the decode graph for exactly one new
  * token per sequence): input_ids [batch, new] and past_key_values (layout at PAST_NAME; past may
  * be 0) → logits of the last position [batch, vocab] and new_key_values [new, batch,
@@ -171,19 +172,11 @@ export function buildCacheStepGraph(m: BuildableModel, o: GraphOptions & { singl
   if (attends.every((a, i) => !a || out.added?.[i])) {
     // The fused kernels expose each layer's new keys and values [batch, new, kvHeads·headDim]:
     // stacked along the last axis they are [batch, new, H2·headDim], the rows the cache appends.
-    const first = out.added![attends.indexOf(true)]!.k;
-    let zeros: Value | undefined;
-    const rows = g.concat(
-      attends.flatMap((a, i) => (a ? [out.added![i]!.k, out.added![i]!.v] : [(zeros ??= g.zerosLike(first)), zeros])),
-      2,
-    );
+    const rows = g.concat(cacheEntries(g, attends, (i) => out.added![i]!), 2);
     // With one new token [batch, 1, …] and [1, batch, …] share one memory order.
     added = o.singleToken ? g.reshape(rows, [1, 'batch', H2, s.headDim]) : g.transpose(g.reshape(rows, ['batch', 'new', H2, s.headDim]), [1, 0, 2, 3]);
   } else {
-    const first = out.present![attends.indexOf(true)]!.k;
-    let zeros: Value | undefined;
-    const present = attends.flatMap((a, i) => (a ? [out.present![i]!.k, out.present![i]!.v] : [(zeros ??= g.zerosLike(first)), zeros]));
-    const all = g.concat(present, 1); // [batch, H2, past+new, headDim]
+    const all = g.concat(cacheEntries(g, attends, (i) => out.present![i]!), 1); // [batch, H2, past+new, headDim]
     if (o.singleToken) {
       // [batch, H2, 1, headDim] and [1, batch, H2, headDim] share one memory order.
       added = g.reshape(g.slice(all, [2], [-1], [undefined], ['batch', H2, 1, s.headDim]), [1, 'batch', H2, s.headDim]);
@@ -276,9 +269,7 @@ export function buildGreedyLoopGraph(m: BuildableModel, o: GraphOptions = {}): G
   // ([batch, H2, past+steps, headDim], zeros for blocks without attention); positions from `past`
   // on, position-major: the new rows.
   const finals = loopOut.slice(2, 2 + 2 * s.layers);
-  const first = finals[2 * attends.indexOf(true)]!;
-  let zeros: Value | undefined;
-  const all = g.concat(finals.map((f, j) => (attends[j >> 1] ? f : (zeros ??= g.zerosLike(first)))), 1);
+  const all = g.concat(cacheEntries(g, attends, (i) => ({ k: finals[2 * i]!, v: finals[2 * i + 1]! })), 1);
   const fresh = g.emit('Slice', [all, position0, g.ints([2 ** 62]), g.ints([2])], {}, [{ dtype: 'float32', shape: ['batch', H2, 'steps', s.headDim] }])[0]!;
   g.output(g.transpose(fresh, [2, 0, 1, 3]), NEW_NAME);
   return pruneUnused(g);

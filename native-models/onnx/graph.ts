@@ -497,3 +497,24 @@ function onnxDTypeNumber(d: DType): number {
 }
 
 export { allocate };
+
+/** The graph an attribute holds (Loop/If bodies), if it holds one. */
+export function subgraphOf(a: Attr): Graph | undefined {
+  return typeof a === 'object' && a !== null && 'g' in a ? a.g : undefined;
+}
+
+/**
+ * Every value name `g` reads — node inputs and graph outputs, its own and outer-scope values alike,
+ * in `g` and every subgraph inside it — added to `into`.
+ */
+export function namesRead(g: Graph, into: Set<string> = new Set()): Set<string> {
+  for (const n of g.nodes) {
+    for (const x of n.inputs) if (x) into.add(x.name);
+    for (const a of Object.values(n.attrs)) {
+      const inner = subgraphOf(a);
+      if (inner) namesRead(inner, into);
+    }
+  }
+  for (const o of g.outputs) into.add(o.name);
+  return into;
+}

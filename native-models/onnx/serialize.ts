@@ -22,7 +22,7 @@ import {
   type ValueInfoProto,
 } from 'onnx-buf';
 import { ONNX_DTYPE, type DType, type TensorData } from './dtype';
-import type { Attr, Graph, TensorConst, Value } from './graph';
+import { namesRead, type Attr, type Graph, type TensorConst, type Value } from './graph';
 
 export const DEFAULT_OPSET = 18;
 
@@ -74,15 +74,6 @@ function tensorProto(name: string, dtype: DType, shape: number[], data: TensorDa
 interface Pass extends SerializeOptions {
   /** Every value name some node reads or some graph outputs, in the root graph and every subgraph. */
   read: Set<string>;
-}
-
-function collectReads(g: Graph, into: Set<string>): Set<string> {
-  for (const n of g.nodes) {
-    for (const x of n.inputs) if (x) into.add(x.name);
-    for (const a of Object.values(n.attrs)) if (typeof a === 'object' && a !== null && 'g' in a) collectReads(a.g, into);
-  }
-  for (const o of g.outputs) into.add(o.name);
-  return into;
 }
 
 function attribute(name: string, a: Attr, opts: Pass): AttributeProto {
@@ -175,7 +166,7 @@ export function serialize(g: Graph, opts: SerializeOptions = {}): SerializedMode
       create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opts.opset ?? DEFAULT_OPSET) }),
       ...(usesMsDomain ? [create(OperatorSetIdProtoSchema, { domain: 'com.microsoft', version: 1n })] : []),
     ],
-    graph: graphProto(g, { ...opts, read: collectReads(g, new Set()) }, sink),
+    graph: graphProto(g, { ...opts, read: namesRead(g) }, sink),
   });
   const bytes = toBinary(ModelProtoSchema, model);
   if (!sink || sink.chunks.length === 0) return { model: bytes };
