@@ -6,16 +6,14 @@ import type { Handlers, Services } from './handlers';
 import { EvaluationsService } from '../services/evaluations';
 import { getDataset } from '../services/datasets';
 import { importedPackagePath } from '../services/packages';
+import { sessionSettingsOf } from '../services/settings';
 
 type EvalChannel = keyof EvalResponses;
 
 export function createEvalHandlers(services: Services): Pick<Handlers, EvalChannel> {
   const evals = new EvaluationsService(services.home, {
     audit: () => services.audit,
-    settings: () => {
-      const s = services.settings.get();
-      return { provider: s.executionProvider, ...(s.threads === 'auto' ? {} : { intraOpThreads: s.threads }) };
-    },
+    settings: () => sessionSettingsOf(services.settings.get()),
     events: {
       progress: (id, p) =>
         services.events.emit('job.progress', {

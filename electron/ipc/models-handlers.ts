@@ -10,6 +10,7 @@ import type { ModelsResponses } from './models-contract';
 import type { Handlers, Services } from './handlers';
 import { GenerationService, type GenerationView } from '../services/generation';
 import { ServiceError } from '../services/service-error';
+import { sessionSettingsOf } from '../services/settings';
 
 type ModelsChannel = keyof ModelsResponses;
 
@@ -48,10 +49,7 @@ export function generations(services: Services): GenerationService {
   let g = generationsOf.get(services);
   if (!g) {
     g = new GenerationService({
-      settings: () => {
-        const s = services.settings.get();
-        return { provider: s.executionProvider, ...(s.threads === 'auto' ? {} : { intraOpThreads: s.threads }) };
-      },
+      settings: () => sessionSettingsOf(services.settings.get()),
       events: {
         started: (v) => services.events.emit('job.progress', progressOf(v, 'started')),
         tokens: (v) => services.events.emit('job.progress', progressOf(v, 'tokens')),

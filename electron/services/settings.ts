@@ -4,10 +4,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_SETTINGS, settingsPatchSchema, settingsSchema, type Settings, type SettingsPatch } from '../ipc/contract';
 import { describeIssues } from '../ipc/issues';
+import type { SessionSettings } from '../../native-models/runtime/session';
 import { writeFileAtomic } from './atomic-write';
 import { ServiceError } from './service-error';
 
 export const SETTINGS_FILE = 'settings.json';
+
+/** The execution provider and threads a job's onnxruntime sessions get from the user's settings. */
+export function sessionSettingsOf(s: Settings): SessionSettings {
+  return { provider: s.executionProvider, ...(s.threads === 'auto' ? {} : { intraOpThreads: s.threads }) };
+}
 
 export interface SettingsChange {
   before: Settings;
