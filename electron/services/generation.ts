@@ -17,7 +17,6 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { modelContext } from '../../native-models/eval/evaluate';
 import { FormatError } from '../../native-models/formats/errors';
 import { openHfModel } from '../../native-models/formats/hf';
 import { llama2cToHfConfig, readLlama2cHeader } from '../../native-models/formats/llama2c';
@@ -31,6 +30,7 @@ import type { GenerationJobInput, GenerationJobProgress, GenerationJobResult } f
 import { APP_PROMPT_WORDS, exactlyOnePromptSentence, type GenerationView, type PromptWords } from '../ipc/models-contract';
 import { ServiceError } from './service-error';
 import { jobWorker } from './job-workers';
+import { contextOf } from '../../native-models/models/spec';
 
 export type { GenerationView, GenerationResultView, PromptWords } from '../ipc/models-contract';
 
@@ -67,8 +67,7 @@ export function generationPrompt(model: GenerationModelInfo, input: PromptInput,
   const bad = prompt.find((t) => t >= V);
   if (bad !== undefined) throw new ServiceError(`Token ${bad} is outside the model's vocabulary (0..${V - 1}).`);
   if (prompt.length === 0) throw new ServiceError(`The prompt encodes to no tokens; give a longer prompt or ${words.tokens}.`);
-  // modelContext reads only the spec.
-  const limit = modelContext(model as LoadedModel);
+  const limit = contextOf(model.spec);
   if (prompt.length + maxNewTokens > limit) {
     throw new ServiceError(`The prompt (${prompt.length} tokens) plus ${words.maxNewTokens} ${maxNewTokens} exceed the model's context of ${limit} positions.`);
   }

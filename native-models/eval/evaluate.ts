@@ -15,6 +15,7 @@ import { encodeInstructionItem, scoreExactMatch, type GenerationScore } from './
 import { encodeChoiceItem, scoreMultipleChoice, type ChoiceScore } from './multiple-choice';
 import { perplexity } from './perplexity';
 import { lmDocuments, METRIC_LABELS, readEvalTask, type EvalMetric } from './tasks';
+import { contextOf } from '../models/spec';
 
 /** Bad input that is not a file format problem (a window longer than the model's context, …). */
 export class EvalInputError extends Error {
@@ -72,8 +73,7 @@ export const DEFAULT_MAX_NEW_TOKENS = 32;
 
 /** The longest context the model may attend over (Mistral's sliding window caps it). */
 export function modelContext(m: LoadedModel): number {
-  const s = m.spec;
-  return s.family === 'llama' && s.slidingWindow !== null ? Math.min(s.maxPositions, s.slidingWindow) : s.maxPositions;
+  return contextOf(m.spec);
 }
 
 function needTokenizer(m: LoadedModel, metric: EvalMetric): LoadedTokenizer {

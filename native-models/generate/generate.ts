@@ -4,6 +4,7 @@
 // picks its tokens inside the graph, several per run.
 import type { ModelRunner } from '../models/runner';
 import { checkSampling, Rng, sampleToken } from './sampling';
+import { contextOf } from '../models/spec';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -47,7 +48,7 @@ export async function generate(runner: ModelRunner, prompt: number[], opts: Gene
   if (prompt.length === 0) throw new Error('The prompt is empty; give at least one token (e.g. the BOS token).');
   const bad = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= spec.vocabSize);
   if (bad !== undefined) throw new Error(`Prompt token ${bad} is outside the model's vocabulary (0..${spec.vocabSize - 1}).`);
-  const limit = spec.family === 'llama' && spec.slidingWindow !== null ? Math.min(spec.maxPositions, spec.slidingWindow) : spec.maxPositions;
+  const limit = contextOf(spec);
   if (prompt.length + opts.maxNewTokens > limit) {
     throw new Error(`The prompt (${prompt.length} tokens) plus ${opts.maxNewTokens} new tokens exceed the model's context of ${limit} positions.`);
   }

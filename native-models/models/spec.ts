@@ -127,3 +127,8 @@ export interface ModelFamily<S extends ModelSpec = ModelSpec> {
   /** Builds the forward pass into `g`. */
   forward(g: Graph, spec: S, weights: WeightMap, inputs: ForwardInputs, hooks?: ForwardHooks): ForwardOutputs;
 }
+
+/** The longest context the model may attend over: its positions, capped by a sliding window (Mistral). */
+export function contextOf(s: ModelSpec): number {
+  return s.family === 'llama' && s.slidingWindow !== null ? Math.min(s.maxPositions, s.slidingWindow) : s.maxPositions;
+}

@@ -27,6 +27,7 @@ import { readCheckpoint, writeCheckpoint, type StepRecord } from './checkpoint';
 import { checkTuneConfig, type TuneConfig } from './config';
 import { layerMappingOf, loadTuningEmulator } from './emulator';
 import { join } from 'node:path';
+import { contextOf } from '../models/spec';
 
 /** What the worker streams to the main process (and the CLI prints). */
 export type TuneProgress =
@@ -109,12 +110,6 @@ export interface Adapter {
   full?: FullLayersPlan;
   initial: Map<string, { data: Float32Array; shape: number[] }>;
   layerOf(name: string): number;
-}
-
-/** The model's context limit (Mistral's sliding window caps it). */
-function contextLimit(m: LoadedModel): number {
-  const s = m.spec;
-  return s.family === 'llama' && s.slidingWindow !== null ? Math.min(s.maxPositions, s.slidingWindow) : s.maxPositions;
 }
 
 /** The adapter a run starts from: planned from the settings, initialised from the seed or from --init-adapter. */
@@ -254,7 +249,7 @@ export async function runTuning(c: TuneConfig, hooks: TuneHooks = {}, o: TuneRun
   const model = emu ? emu.model : await loadModel(c.model);
   const layerMapping = emu ? layerMappingOf(emu.manifest, c.layers!) : undefined;
   const baseName = emu ? (emu.manifest.sourceModel.name ?? `emulator ${emu.manifestSha256.slice(0, 16)}`) : basename(c.model);
-  const limit = contextLimit(model);
+  const limit = contextOf(model.spec);
   const seqLen = c.seqLen ?? Math.min(256, limit);
   if (seqLen > limit) throw new RangeError(`The sequence length ${seqLen} exceeds the model's context of ${limit} positions.`);
   const examples = await loadData(c.data, model, c);
